@@ -1,0 +1,335 @@
+//! Server side of the opening handshake: parsing and validating the upgrade request, and
+//! writing the 101, rejection and error responses.
+
+use super::{
+    first, has_token, is_token, is_value, key_is_valid, reason_phrase, single, trim, Header,
+    ListIter, Writer,
+};
+use crate::error::{Error, HandshakeError};
+
+/// A parsed upgrade request. Borrows the caller's input buffer and header storage.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    method: &'a str,
+    target: &'a str,
+    version: u8,
+    headers: &'a [Header<'a>],
+}
+
+impl<'a> Request<'a> {
+    /// The method (validated to be `GET` by the time a connection reports a request).
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The request target as sent: path and query, e.g. `/chat?token=abc`.
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The path: the target up to `?`.
+    pub fn path(&self) -> &'a str {
+        match self.target.split_once('?') {
+            Some((p, _)) => p,
+            None => self.target,
+        }
+    }
+
+    /// The query string after `?`, without it; `None` when the target has no `?`.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The minor HTTP version (1 for HTTP/1.1).
+    pub fn http_minor_version(&self) -> u8 {
+        self.version
+    }
+
+    /// Every header, in order, as sent.
+    pub fn headers(&self) -> &'a [Header<'a>] {
+        self.headers
+    }
+
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        first(self.headers, name)
+    }
+
+    /// The Host header.
+    pub fn host(&self) -> Option<&'a [u8]> {
+        self.header("host")
+    }
+
+    /// The Origin header (sent by browsers; check it against an allow-list).
+    pub fn origin(&self) -> Option<&'a [u8]> {
+        self.header("origin")
+    }
+
+    /// The Sec-WebSocket-Key header.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.header("sec-websocket-key").map(trim)
+    }
+
+    /// The subprotocols offered, in order of preference, across all Sec-WebSocket-Protocol
+    /// headers.
+    pub fn subprotocols(&self) -> ListIter<'a> {
+        ListIter::new(self.headers, "sec-websocket-protocol")
+    }
+
+    /// Whether the client offered subprotocol `name` (exact match, as RFC 6455 requires).
+    pub fn offers_subprotocol(&self, name: &str) -> bool {
+        self.subprotocols().any(|p| p == name.as_bytes())
+    }
+
+    /// The extension offers across all Sec-WebSocket-Extensions headers, each with its
+    /// parameters (e.g. `permessage-deflate; client_max_window_bits`).
+    pub fn extensions(&self) -> ListIter<'a> {
+        ListIter::new(self.headers, "sec-websocket-extensions")
+    }
+
+    /// Whether the Origin header is one of `allowed` (ASCII case-insensitive). A request
+    /// without Origin (a non-browser client) is allowed.
+    pub fn origin_allowed(&self, allowed: &[&str]) -> bool {
+        match self.origin() {
+            None => true,
+            Some(o) => allowed
+                .iter()
+                .any(|a| a.as_bytes().eq_ignore_ascii_case(trim(o))),
+        }
+    }
+}
+
+/// The result of parsing a request that may be incomplete.
+#[derive(Debug)]
+pub enum ParsedRequest<'a> {
+    /// More input is needed; keep the bytes and append to them.
+    Partial,
+    /// A whole request head of `len` bytes (bytes after it are not part of the handshake).
+    Complete {
+        /// The request.
+        request: Request<'a>,
+        /// Bytes of the head, including the blank line.
+        len: usize,
+    },
+}
+
+/// Parses (without validating) a request head from `buf` into `headers`.
+pub fn parse_request<'h, 'b: 'h>(
+    buf: &'b [u8],
+    headers: &'h mut [Header<'b>],
+    max_size: usize,
+) -> Result<ParsedRequest<'h>, HandshakeError> {
+    let mut req = httparse::Request::new(headers);
+    let status = req.parse(buf).map_err(|e| match e {
+        httparse::Error::TooManyHeaders => HandshakeError::TooManyHeaders,
+        _ => HandshakeError::Malformed,
+    });
+    let status = match status {
+        Ok(s) => s,
+        Err(e) if buf.len() > max_size => {
+            // A head larger than the limit is reported as such even when it is also malformed
+            // further on; what matters to the client is the size.
+            let _ = e;
+            return Err(HandshakeError::TooLarge);
+        }
+        Err(e) => return Err(e),
+    };
+    match status {
+        httparse::Status::Partial if buf.len() > max_size => Err(HandshakeError::TooLarge),
+        httparse::Status::Partial => Ok(ParsedRequest::Partial),
+        httparse::Status::Complete(len) if len > max_size => Err(HandshakeError::TooLarge),
+        httparse::Status::Complete(len) => {
+            let httparse::Request {
+                method,
+                path,
+                version,
+                headers,
+            } = req;
+            let (Some(method), Some(target), Some(version)) = (method, path, version) else {
+                return Err(HandshakeError::Malformed);
+            };
+            let headers: &'h [Header<'b>] = headers;
+            Ok(ParsedRequest::Complete {
+                request: Request {
+                    method,
+                    target,
+                    version,
+                    headers,
+                },
+                len,
+            })
+        }
+    }
+}
+
+/// Checks a parsed request against RFC 6455 §4.2.1.
+pub fn validate_request(req: &Request<'_>) -> Result<(), HandshakeError> {
+    if req.method != "GET" {
+        return Err(HandshakeError::MethodNotAllowed);
+    }
+    if req.version < 1 {
+        return Err(HandshakeError::HttpVersion);
+    }
+    match single(req.headers, "host") {
+        Ok(Some(h)) if !trim(h).is_empty() => {}
+        Ok(_) => return Err(HandshakeError::MissingHost),
+        Err(()) => return Err(HandshakeError::Malformed),
+    }
+    if !has_token(req.headers, "upgrade", "websocket") {
+        return Err(HandshakeError::MissingUpgrade);
+    }
+    if !has_token(req.headers, "connection", "upgrade") {
+        return Err(HandshakeError::MissingConnectionUpgrade);
+    }
+    match single(req.headers, "sec-websocket-version") {
+        Ok(Some(v)) if trim(v) == b"13" => {}
+        Ok(Some(_)) => return Err(HandshakeError::UnsupportedVersion),
+        Ok(None) | Err(()) => return Err(HandshakeError::MissingVersion),
+    }
+    match single(req.headers, "sec-websocket-key") {
+        Ok(Some(k)) if key_is_valid(k) => Ok(()),
+        _ => Err(HandshakeError::InvalidKey),
+    }
+}
+
+/// What the server answers when it accepts a connection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accept<'a> {
+    /// The chosen subprotocol; it should be one the client offered.
+    pub subprotocol: Option<&'a str>,
+    /// The accepted extensions, as a Sec-WebSocket-Extensions value. Only set this when the
+    /// application implements the extension on top of the core (see `Config::allowed_rsv`).
+    pub extensions: Option<&'a str>,
+    /// Extra response headers (Set-Cookie, …).
+    pub headers: &'a [Header<'a>],
+}
+
+fn check_headers(headers: &[Header<'_>]) -> Result<(), Error> {
+    for h in headers {
+        if !is_token(h.name.as_bytes()) || !is_value(h.value) {
+            return Err(Error::InvalidHeader);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the `101 Switching Protocols` response.
+pub fn write_accept(
+    accept_key: &[u8; 28],
+    opts: &Accept<'_>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    if let Some(p) = opts.subprotocol {
+        if !is_token(p.as_bytes()) {
+            return Err(Error::InvalidHeader);
+        }
+    }
+    if let Some(e) = opts.extensions {
+        if !is_value(e.as_bytes()) {
+            return Err(Error::InvalidHeader);
+        }
+    }
+    check_headers(opts.headers)?;
+    let mut w = Writer::new(out);
+    w.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+    w.header("Sec-WebSocket-Accept", accept_key);
+    if let Some(p) = opts.subprotocol {
+        w.header("Sec-WebSocket-Protocol", p.as_bytes());
+    }
+    if let Some(e) = opts.extensions {
+        w.header("Sec-WebSocket-Extensions", e.as_bytes());
+    }
+    for h in opts.headers {
+        w.header(h.name, h.value);
+    }
+    w.put(b"\r\n");
+    w.finish()
+}
+
+/// Writes a complete non-101 HTTP response with `Content-Length` and `Connection: close`.
+pub fn write_reject(
+    status: u16,
+    headers: &[Header<'_>],
+    body: &[u8],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    if !(200..=599).contains(&status) {
+        return Err(Error::InvalidStatus);
+    }
+    check_headers(headers)?;
+    let mut w = Writer::new(out);
+    w.put(b"HTTP/1.1 ");
+    w.put_dec(u64::from(status));
+    w.put(b" ");
+    w.put(reason_phrase(status).as_bytes());
+    w.put(b"\r\n");
+    for h in headers {
+        w.header(h.name, h.value);
+    }
+    w.put(b"Content-Length: ");
+    w.put_dec(body.len() as u64);
+    w.put(b"\r\nConnection: close\r\n\r\n");
+    w.put(body);
+    w.finish()
+}
+
+/// Writes the response for a handshake error (status from [`HandshakeError::status`], a
+/// one-line text body, and `Sec-WebSocket-Version: 13` on 426 / `Allow: GET` on 405).
+pub fn write_error(err: HandshakeError, out: &mut [u8]) -> Result<usize, Error> {
+    let extra: &[Header<'_>] = match err.status() {
+        426 => &[Header {
+            name: "Sec-WebSocket-Version",
+            value: b"13",
+        }],
+        405 => &[Header {
+            name: "Allow",
+            value: b"GET",
+        }],
+        _ => &[],
+    };
+    let mut body = [0u8; 64];
+    let msg = err.as_str().as_bytes();
+    let n = msg.len().min(body.len() - 1);
+    for (d, s) in body.iter_mut().zip(msg.iter().take(n)) {
+        *d = *s;
+    }
+    if let Some(b) = body.get_mut(n) {
+        *b = b'\n';
+    }
+    let mut hs = [Header {
+        name: "Content-Type",
+        value: b"text/plain",
+    }; 2];
+    let used = match extra.first() {
+        Some(h) => {
+            hs[1] = *h;
+            2
+        }
+        None => 1,
+    };
+    write_reject(
+        err.status(),
+        hs.get(..used).unwrap_or_default(),
+        body.get(..n + 1).unwrap_or_default(),
+        out,
+    )
+}
+
+/// Validates an RFC 8441 extended CONNECT request (WebSocket over an HTTP/2 stream): the
+/// pseudo-headers `:method` and `:protocol` and the `sec-websocket-version` header. After
+/// answering `200`, the application starts the connection with
+/// [`Connection::new_open`](crate::Connection::new_open).
+pub fn validate_extended_connect(
+    method: &str,
+    protocol: Option<&str>,
+    version: Option<&[u8]>,
+) -> Result<(), HandshakeError> {
+    if method != "CONNECT" || !protocol.is_some_and(|p| p.eq_ignore_ascii_case("websocket")) {
+        return Err(HandshakeError::NotExtendedConnect);
+    }
+    match version.map(trim) {
+        Some(b"13") => Ok(()),
+        Some(_) => Err(HandshakeError::UnsupportedVersion),
+        None => Err(HandshakeError::MissingVersion),
+    }
+}

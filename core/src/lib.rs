@@ -1,0 +1,63 @@
+//! # wsmachine
+//!
+//! A WebSocket ([RFC 6455]) protocol engine: `no_std`, no allocation, no I/O, no clock, no
+//! `unsafe`, and no panics on any input.
+//!
+//! The caller owns every byte and every tick. Bytes read from the transport go in
+//! ([`Connection::read`], after [`Connection::read_request`] or
+//! [`Connection::read_response`] for the opening handshake); the connection unmasks payload
+//! in place and reports [`Event`]s that borrow the caller's buffer. Messages to send are
+//! written as frames into caller buffers. Time comes in as milliseconds
+//! ([`Connection::handle_timeout`], [`Connection::poll_timeout`]); randomness for masking
+//! keys and handshake keys comes from the caller.
+//!
+//! See [`Connection`] for the I/O contract and an example.
+//!
+//! What is covered: the client and server opening handshakes (with subprotocols, extension
+//! negotiation pass-through, rejections with bodies, origin checks, RFC 8441 validation),
+//! framing with every opcode, masking, fragmentation, streaming sends and receives whose memory
+//! use does not depend on message size, fail-fast UTF-8 validation, ping/pong, limits
+//! ([`Config`]), keepalive and dead-peer detection, handshake/authentication/close timeouts,
+//! the closing handshake with the RFC's close codes ([`CloseCode`], [`CloseStatus`]), and a
+//! client reconnect policy ([`reconnect`]).
+//!
+//! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing
+    )
+)]
+#![warn(missing_docs)]
+
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+pub mod close;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod event;
+pub mod frame;
+pub mod handshake;
+pub mod mask;
+pub mod reconnect;
+pub mod rng;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseStatus};
+pub use config::Config;
+pub use connection::{Connection, Failure, ReadyState, ResponseStatus, Role, MAX_PENDING_INPUT};
+pub use error::{Error, HandshakeError, ProtocolError};
+pub use event::{DataChunk, Event, MessageKind, Read};
+pub use handshake::client::{ClientRequest, Response};
+pub use handshake::server::{validate_extended_connect, Accept, ParsedRequest, Request};
+pub use handshake::{accept_key, Header, EMPTY_HEADER};

@@ -1,0 +1,105 @@
+//! Masking keys from caller-supplied entropy.
+//!
+//! RFC 6455 §5.3 requires each client frame's masking key to be unpredictable to the
+//! application that supplies the data: if script code could predict the key, it could choose
+//! payload that appears on the wire as any bytes it likes (an HTTP request, say) and poison
+//! the caches of intermediaries that do not understand WebSocket. The core has no entropy of
+//! its own, so the caller seeds [`MaskRng`] with 16 random bytes (from the OS, a hardware
+//! RNG, …) and the generator derives each key as SipHash-2-4 of a counter under that seed —
+//! a pseudorandom function, so keys cannot be predicted without the seed. Reseed with
+//! [`Connection::reseed`](crate::Connection::reseed) if the seed may have leaked.
+
+/// Counter-mode SipHash-2-4 keyed with 16 caller bytes. 24 bytes of state.
+#[derive(Clone, Debug)]
+pub struct MaskRng {
+    k0: u64,
+    k1: u64,
+    counter: u64,
+}
+
+#[inline]
+fn sipround(v: &mut [u64; 4]) {
+    v[0] = v[0].wrapping_add(v[1]);
+    v[1] = v[1].rotate_left(13);
+    v[1] ^= v[0];
+    v[0] = v[0].rotate_left(32);
+    v[2] = v[2].wrapping_add(v[3]);
+    v[3] = v[3].rotate_left(16);
+    v[3] ^= v[2];
+    v[0] = v[0].wrapping_add(v[3]);
+    v[3] = v[3].rotate_left(21);
+    v[3] ^= v[0];
+    v[2] = v[2].wrapping_add(v[1]);
+    v[1] = v[1].rotate_left(17);
+    v[1] ^= v[2];
+    v[2] = v[2].rotate_left(32);
+}
+
+/// SipHash-2-4 of one 8-byte little-endian message word.
+fn siphash_u64(k0: u64, k1: u64, m: u64) -> u64 {
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    v[3] ^= m;
+    sipround(&mut v);
+    sipround(&mut v);
+    v[0] ^= m;
+    // Final block: message length 8 in the top byte, no remaining bytes.
+    let b: u64 = 8u64 << 56;
+    v[3] ^= b;
+    sipround(&mut v);
+    sipround(&mut v);
+    v[0] ^= b;
+    v[2] ^= 0xff;
+    for _ in 0..4 {
+        sipround(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
+impl MaskRng {
+    /// A generator keyed with 16 bytes of caller entropy.
+    pub const fn new(seed: [u8; 16]) -> MaskRng {
+        let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7] = seed;
+        MaskRng {
+            k0: u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+            k1: u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+            counter: 0,
+        }
+    }
+
+    /// The next masking key.
+    pub fn next_key(&mut self) -> [u8; 4] {
+        let x = siphash_u64(self.k0, self.k1, self.counter);
+        self.counter = self.counter.wrapping_add(1);
+        let [a, b, c, d, ..] = x.to_le_bytes();
+        [a, b, c, d]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siphash_reference_vector() {
+        // SipHash-2-4 reference (Aumasson & Bernstein, appendix A): key 00..0f, message
+        // 00..07 (8 bytes) gives 0x93f5f5799a932462.
+        let k0 = u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]);
+        let k1 = u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]);
+        let m = u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(siphash_u64(k0, k1, m), 0x93f5_f579_9a93_2462);
+    }
+
+    #[test]
+    fn keys_differ_by_seed_and_counter() {
+        let mut a = MaskRng::new([1; 16]);
+        let mut b = MaskRng::new([2; 16]);
+        let (a1, a2, b1) = (a.next_key(), a.next_key(), b.next_key());
+        assert_ne!(a1, a2);
+        assert_ne!(a1, b1);
+    }
+}

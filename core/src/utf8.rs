@@ -1,0 +1,164 @@
+//! Incremental UTF-8 validation that fails fast.
+//!
+//! Text arrives in chunks that may split a code point anywhere. [`Utf8Validator`] carries the
+//! state of an unfinished sequence (at most three bytes' worth) from one chunk to the next and
+//! reports an error in the chunk holding the first byte that cannot continue a valid sequence,
+//! not at the end of the message. Bulk validation is delegated to `simdutf8` (which falls back
+//! to `core::str::from_utf8` where it has no SIMD path).
+
+/// Streaming UTF-8 validator. Four bytes of state; `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utf8Validator {
+    /// Continuation bytes still needed by the sequence in progress (0 = between code points).
+    need: u8,
+    /// Inclusive range allowed for the next continuation byte.
+    lo: u8,
+    hi: u8,
+}
+
+impl Default for Utf8Validator {
+    fn default() -> Self {
+        Utf8Validator::new()
+    }
+}
+
+/// Where validation failed: the index (within the chunk just fed) of the first byte of the
+/// sequence that cannot be completed. The offending byte is at or after this index, in the
+/// same chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Utf8Error {
+    /// Bytes of the chunk before the invalid sequence.
+    pub valid_up_to: usize,
+}
+
+impl Utf8Validator {
+    /// A validator at the start of a text.
+    pub const fn new() -> Utf8Validator {
+        Utf8Validator {
+            need: 0,
+            lo: 0x80,
+            hi: 0xBF,
+        }
+    }
+
+    /// Whether the bytes fed so far end on a code-point boundary (a message may end here).
+    pub const fn is_complete(&self) -> bool {
+        self.need == 0
+    }
+
+    /// Forgets any sequence in progress.
+    pub fn reset(&mut self) {
+        *self = Utf8Validator::new();
+    }
+
+    /// Starts a sequence at lead byte `b`; `false` if `b` cannot start one.
+    fn lead(&mut self, b: u8) -> bool {
+        let (need, lo, hi) = match b {
+            0x00..=0x7F => (0, 0x80, 0xBF),
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            _ => return false,
+        };
+        self.need = need;
+        self.lo = lo;
+        self.hi = hi;
+        true
+    }
+
+    /// Feeds one byte; `false` if it cannot continue the text.
+    fn step(&mut self, b: u8) -> bool {
+        if self.need == 0 {
+            return self.lead(b);
+        }
+        if b < self.lo || b > self.hi {
+            return false;
+        }
+        self.need -= 1;
+        self.lo = 0x80;
+        self.hi = 0xBF;
+        true
+    }
+
+    /// Validates the next chunk of text.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Utf8Error> {
+        let mut i = 0usize;
+        while self.need > 0 {
+            let Some(&b) = bytes.get(i) else {
+                return Ok(());
+            };
+            if !self.step(b) {
+                return Err(Utf8Error { valid_up_to: 0 });
+            }
+            i += 1;
+        }
+        let rest = bytes.get(i..).unwrap_or_default();
+        match simdutf8::compat::from_utf8(rest) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let at = e.valid_up_to();
+                if e.error_len().is_some() {
+                    return Err(Utf8Error {
+                        valid_up_to: i.saturating_add(at),
+                    });
+                }
+                // The chunk ends inside a sequence that is valid so far: remember it.
+                for &b in rest.get(at..).unwrap_or_default() {
+                    if !self.step(b) {
+                        return Err(Utf8Error {
+                            valid_up_to: i.saturating_add(at),
+                        });
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(bytes: &[u8]) -> bool {
+        let mut v = Utf8Validator::new();
+        v.feed(bytes).is_ok() && v.is_complete()
+    }
+
+    #[test]
+    fn agrees_with_core_on_samples() {
+        let samples: &[&[u8]] = &[
+            b"",
+            b"hello",
+            "κόσμε".as_bytes(),
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf0\x90\x80\x80",
+            b"\xc0\xaf",
+            b"\xe0\x80\xaf",
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+            b"\xff",
+            b"\xe2\x82",
+        ];
+        for s in samples {
+            assert_eq!(whole(s), core::str::from_utf8(s).is_ok(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn fails_fast_across_chunks() {
+        // F4 at the end of one chunk, then 0x90 (too large for F4) starts the next.
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"ab\xf4").is_ok());
+        assert!(!v.is_complete());
+        assert_eq!(v.feed(b"\x90\x80\x80"), Err(Utf8Error { valid_up_to: 0 }));
+        // A surrogate lead is rejected at its second byte, split or not.
+        let mut v = Utf8Validator::new();
+        assert!(v.feed(b"\xed").is_ok());
+        assert!(v.feed(b"\xa0").is_err());
+    }
+}
