@@ -1,5 +1,5 @@
 //! The opening handshake (RFC 6455 §4): accept-key computation, header helpers, and the
-//! request/response types of the [client](client) and [server](server) sides.
+//! request/response types of the [`client`] and [`server`] sides.
 
 pub mod client;
 pub mod server;
