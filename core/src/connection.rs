@@ -320,7 +320,7 @@ impl Connection {
 
     /// The ready state.
     pub fn state(&self) -> ReadyState {
-        if self.closed {
+        if self.closed || matches!(self.hs, Hs::RejectBody { .. }) {
             ReadyState::Closed
         } else if !matches!(self.hs, Hs::Done) {
             if self.http_error.is_some() {
@@ -945,7 +945,10 @@ impl Connection {
             self.phase_deadline = NEVER;
             self.phase_expired(now);
         }
-        if self.keepalive_deadline <= now && !self.closing() {
+        if self.closing() {
+            self.keepalive_deadline = NEVER;
+        }
+        if self.keepalive_deadline <= now {
             if self.ping_outstanding {
                 self.status = Some(CloseStatus::Abnormal);
                 self.failure = Some(Failure::DeadPeer);
