@@ -1,0 +1,590 @@
+//! C-visible types: results, enums, plain structs.
+
+use core::ffi::c_char;
+
+use wsmachine::{Error, HandshakeError, ProtocolError};
+
+/// The result of every fallible call. The numbers are ABI: never renumbered.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_result {
+    /// Success.
+    WSM_OK = 0,
+    /// A required pointer argument was NULL.
+    WSM_ERR_NULL = 1,
+    /// The handle was not initialised by wsm_conn_init / wsm_conn_new (or was freed).
+    WSM_ERR_INVALID_HANDLE = 2,
+    /// An argument is out of range (an unknown enum value, a string that is not UTF-8,
+    /// too many headers or subprotocols).
+    WSM_ERR_INVALID_ARGUMENT = 3,
+    /// A Rust panic was caught at the boundary (a library bug); the handle is unusable.
+    WSM_ERR_PANIC = 4,
+    /// The memory given to wsm_conn_init is too small or misaligned.
+    WSM_ERR_MEMORY = 5,
+    /// The output buffer is too small; *written holds the size needed. Nothing changed.
+    WSM_ERR_BUFFER_TOO_SMALL = 10,
+    /// The call is not allowed in the connection's current state.
+    WSM_ERR_INVALID_STATE = 11,
+    /// The close code may not be sent (allowed: 1000-1003, 1007-1014, 3000-4999).
+    WSM_ERR_INVALID_CLOSE_CODE = 12,
+    /// A close reason longer than 123 bytes.
+    WSM_ERR_REASON_TOO_LONG = 13,
+    /// A ping or pong payload longer than 125 bytes.
+    WSM_ERR_CONTROL_TOO_LONG = 14,
+    /// Outgoing text is not valid UTF-8.
+    WSM_ERR_INVALID_UTF8 = 15,
+    /// A fragment does not fit the message in progress.
+    WSM_ERR_MESSAGE_STATE = 16,
+    /// A streamed frame is still in progress (finish it with wsm_send_payload).
+    WSM_ERR_FRAME_IN_PROGRESS = 17,
+    /// wsm_send_payload was given more bytes than the frame declared.
+    WSM_ERR_PAYLOAD_OVERRUN = 18,
+    /// wsm_send_payload without wsm_begin_frame.
+    WSM_ERR_NO_FRAME_IN_PROGRESS = 19,
+    /// A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF).
+    WSM_ERR_INVALID_HEADER = 20,
+    /// An HTTP status outside 200-599 given to wsm_reject.
+    WSM_ERR_INVALID_STATUS = 21,
+    /// The peer's opening handshake was invalid; see wsm_failure(). A server has queued the
+    /// HTTP error response: flush wsm_poll_transmit and close.
+    WSM_ERR_HANDSHAKE = 22,
+    /// An error this version of the header does not know.
+    WSM_ERR_OTHER = 99,
+}
+
+impl From<Error> for wsm_result {
+    fn from(e: Error) -> wsm_result {
+        use wsm_result::*;
+        match e {
+            Error::BufferTooSmall { .. } => WSM_ERR_BUFFER_TOO_SMALL,
+            Error::InvalidState => WSM_ERR_INVALID_STATE,
+            Error::InvalidCloseCode => WSM_ERR_INVALID_CLOSE_CODE,
+            Error::ReasonTooLong => WSM_ERR_REASON_TOO_LONG,
+            Error::ControlPayloadTooLong => WSM_ERR_CONTROL_TOO_LONG,
+            Error::InvalidUtf8 => WSM_ERR_INVALID_UTF8,
+            Error::MessageState => WSM_ERR_MESSAGE_STATE,
+            Error::FrameInProgress => WSM_ERR_FRAME_IN_PROGRESS,
+            Error::PayloadOverrun => WSM_ERR_PAYLOAD_OVERRUN,
+            Error::NoFrameInProgress => WSM_ERR_NO_FRAME_IN_PROGRESS,
+            Error::InvalidHeader => WSM_ERR_INVALID_HEADER,
+            Error::InvalidStatus => WSM_ERR_INVALID_STATUS,
+            Error::Handshake(_) => WSM_ERR_HANDSHAKE,
+            _ => WSM_ERR_OTHER,
+        }
+    }
+}
+
+impl wsm_result {
+    /// The result for a raw number, if it is one.
+    pub fn from_u32(v: u32) -> Option<wsm_result> {
+        use wsm_result::*;
+        Some(match v {
+            0 => WSM_OK,
+            1 => WSM_ERR_NULL,
+            2 => WSM_ERR_INVALID_HANDLE,
+            3 => WSM_ERR_INVALID_ARGUMENT,
+            4 => WSM_ERR_PANIC,
+            5 => WSM_ERR_MEMORY,
+            10 => WSM_ERR_BUFFER_TOO_SMALL,
+            11 => WSM_ERR_INVALID_STATE,
+            12 => WSM_ERR_INVALID_CLOSE_CODE,
+            13 => WSM_ERR_REASON_TOO_LONG,
+            14 => WSM_ERR_CONTROL_TOO_LONG,
+            15 => WSM_ERR_INVALID_UTF8,
+            16 => WSM_ERR_MESSAGE_STATE,
+            17 => WSM_ERR_FRAME_IN_PROGRESS,
+            18 => WSM_ERR_PAYLOAD_OVERRUN,
+            19 => WSM_ERR_NO_FRAME_IN_PROGRESS,
+            20 => WSM_ERR_INVALID_HEADER,
+            21 => WSM_ERR_INVALID_STATUS,
+            22 => WSM_ERR_HANDSHAKE,
+            99 => WSM_ERR_OTHER,
+            _ => return None,
+        })
+    }
+
+    /// A static, NUL-terminated description.
+    pub fn message(self) -> &'static core::ffi::CStr {
+        use wsm_result::*;
+        match self {
+            WSM_OK => c"ok",
+            WSM_ERR_NULL => c"a required pointer argument was NULL",
+            WSM_ERR_INVALID_HANDLE => c"invalid handle (not initialised, or freed)",
+            WSM_ERR_INVALID_ARGUMENT => c"invalid argument",
+            WSM_ERR_PANIC => c"internal error: panic caught at the C boundary",
+            WSM_ERR_MEMORY => c"memory for the handle is too small or misaligned",
+            WSM_ERR_BUFFER_TOO_SMALL => c"output buffer too small (*written holds the size needed)",
+            WSM_ERR_INVALID_STATE => c"operation not allowed in the current state",
+            WSM_ERR_INVALID_CLOSE_CODE => c"close code may not be sent",
+            WSM_ERR_REASON_TOO_LONG => c"close reason longer than 123 bytes",
+            WSM_ERR_CONTROL_TOO_LONG => c"control payload longer than 125 bytes",
+            WSM_ERR_INVALID_UTF8 => c"outgoing text is not valid UTF-8",
+            WSM_ERR_MESSAGE_STATE => c"fragment does not fit the message in progress",
+            WSM_ERR_FRAME_IN_PROGRESS => c"a streamed frame is still in progress",
+            WSM_ERR_PAYLOAD_OVERRUN => c"more payload than the frame declared",
+            WSM_ERR_NO_FRAME_IN_PROGRESS => c"no streamed frame in progress",
+            WSM_ERR_INVALID_HEADER => c"invalid HTTP header, host, target or token",
+            WSM_ERR_INVALID_STATUS => c"invalid HTTP status code",
+            WSM_ERR_HANDSHAKE => c"the peer's opening handshake was invalid",
+            WSM_ERR_OTHER => c"unknown error",
+        }
+    }
+}
+
+/// Which end of the connection (pass as uint32_t).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_role {
+    /// Sends the upgrade request; masks its frames.
+    WSM_ROLE_CLIENT = 0,
+    /// Answers the upgrade request.
+    WSM_ROLE_SERVER = 1,
+}
+
+/// The type of a data message (pass as uint32_t).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_message_kind {
+    /// UTF-8 text.
+    WSM_TEXT = 1,
+    /// Binary.
+    WSM_BINARY = 2,
+}
+
+/// The connection state, numbered like the browser's WebSocket.readyState.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_ready_state {
+    /// Opening handshake in progress.
+    WSM_CONNECTING = 0,
+    /// Open.
+    WSM_OPEN = 1,
+    /// Closing handshake in progress.
+    WSM_CLOSING = 2,
+    /// Closed.
+    WSM_CLOSED = 3,
+}
+
+/// What wsm_read reported.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_event_type {
+    /// No event: more input is needed.
+    WSM_EVENT_NONE = 0,
+    /// Message payload (data/len; flags say text, message start, frame end, message end).
+    WSM_EVENT_DATA = 1,
+    /// A ping (payload in data/len); with auto_pong the pong is queued.
+    WSM_EVENT_PING = 2,
+    /// A pong (payload in data/len).
+    WSM_EVENT_PONG = 3,
+    /// The peer's close frame: close_code (1005 when it had none), reason in data/len.
+    WSM_EVENT_CLOSE = 4,
+    /// The peer violated the protocol: error, and close_code we are sending.
+    WSM_EVENT_FAILED = 5,
+    /// Client: more of a rejection body (flag WSM_FLAG_BODY_FIN on the last piece).
+    WSM_EVENT_REJECT_BODY = 6,
+}
+
+/// wsm_event.flags: the message is text.
+pub const WSM_FLAG_TEXT: u32 = 1;
+/// wsm_event.flags: first chunk of a message.
+pub const WSM_FLAG_MESSAGE_START: u32 = 2;
+/// wsm_event.flags: last chunk of a frame.
+pub const WSM_FLAG_FRAME_FIN: u32 = 4;
+/// wsm_event.flags: last chunk of a message.
+pub const WSM_FLAG_MESSAGE_FIN: u32 = 8;
+/// wsm_event.flags: last piece of a rejection body.
+pub const WSM_FLAG_BODY_FIN: u32 = 16;
+/// wsm_poll_timeout: no timer armed.
+pub const WSM_NO_TIMEOUT: u64 = u64::MAX;
+/// Most headers wsm_read_request / wsm_read_response parse, and most extra headers,
+/// subprotocols or extensions accepted in one call.
+pub const WSM_MAX_HEADERS: usize = 64;
+
+/// A peer's protocol violation (mirrors the Rust ProtocolError).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_protocol_error {
+    /// None.
+    WSM_PE_NONE = 0,
+    /// RSV bits set without an extension.
+    WSM_PE_RESERVED_BITS = 1,
+    /// Reserved opcode.
+    WSM_PE_RESERVED_OPCODE = 2,
+    /// Control frame without FIN.
+    WSM_PE_FRAGMENTED_CONTROL = 3,
+    /// Control frame over 125 bytes.
+    WSM_PE_CONTROL_TOO_LONG = 4,
+    /// Server received an unmasked frame.
+    WSM_PE_UNMASKED_FRAME = 5,
+    /// Client received a masked frame.
+    WSM_PE_MASKED_FRAME = 6,
+    /// 64-bit length with the top bit set.
+    WSM_PE_LENGTH_OVERFLOW = 7,
+    /// Continuation without a message in progress.
+    WSM_PE_UNEXPECTED_CONTINUATION = 8,
+    /// New data frame while a message is in progress.
+    WSM_PE_EXPECTED_CONTINUATION = 9,
+    /// Invalid UTF-8 in text or a close reason.
+    WSM_PE_INVALID_UTF8 = 10,
+    /// Close frame with a 1-byte payload.
+    WSM_PE_INVALID_CLOSE_PAYLOAD = 11,
+    /// Close frame with a code that may not be sent.
+    WSM_PE_INVALID_CLOSE_CODE = 12,
+    /// Frame over max_frame_payload.
+    WSM_PE_FRAME_TOO_LARGE = 13,
+    /// Message over max_message_size.
+    WSM_PE_MESSAGE_TOO_LARGE = 14,
+    /// Message in more than max_fragments frames.
+    WSM_PE_TOO_MANY_FRAGMENTS = 15,
+    /// The application did not authenticate in time.
+    WSM_PE_AUTH_TIMEOUT = 16,
+    /// A violation this header does not know.
+    WSM_PE_OTHER = 99,
+}
+
+impl From<ProtocolError> for wsm_protocol_error {
+    fn from(e: ProtocolError) -> Self {
+        use wsm_protocol_error::*;
+        match e {
+            ProtocolError::ReservedBits => WSM_PE_RESERVED_BITS,
+            ProtocolError::ReservedOpcode => WSM_PE_RESERVED_OPCODE,
+            ProtocolError::FragmentedControl => WSM_PE_FRAGMENTED_CONTROL,
+            ProtocolError::ControlTooLong => WSM_PE_CONTROL_TOO_LONG,
+            ProtocolError::UnmaskedFrame => WSM_PE_UNMASKED_FRAME,
+            ProtocolError::MaskedFrame => WSM_PE_MASKED_FRAME,
+            ProtocolError::LengthOverflow => WSM_PE_LENGTH_OVERFLOW,
+            ProtocolError::UnexpectedContinuation => WSM_PE_UNEXPECTED_CONTINUATION,
+            ProtocolError::ExpectedContinuation => WSM_PE_EXPECTED_CONTINUATION,
+            ProtocolError::InvalidUtf8 => WSM_PE_INVALID_UTF8,
+            ProtocolError::InvalidClosePayload => WSM_PE_INVALID_CLOSE_PAYLOAD,
+            ProtocolError::InvalidCloseCode => WSM_PE_INVALID_CLOSE_CODE,
+            ProtocolError::FrameTooLarge => WSM_PE_FRAME_TOO_LARGE,
+            ProtocolError::MessageTooLarge => WSM_PE_MESSAGE_TOO_LARGE,
+            ProtocolError::TooManyFragments => WSM_PE_TOO_MANY_FRAGMENTS,
+            ProtocolError::AuthTimeout => WSM_PE_AUTH_TIMEOUT,
+            _ => WSM_PE_OTHER,
+        }
+    }
+}
+
+/// Why an opening handshake failed (mirrors the Rust HandshakeError).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_handshake_error {
+    /// None.
+    WSM_HE_NONE = 0,
+    /// Unparseable HTTP (400).
+    WSM_HE_MALFORMED = 1,
+    /// Head over max_handshake_size (431).
+    WSM_HE_TOO_LARGE = 2,
+    /// More headers than the storage holds (431).
+    WSM_HE_TOO_MANY_HEADERS = 3,
+    /// Not GET (405).
+    WSM_HE_METHOD_NOT_ALLOWED = 4,
+    /// HTTP/1.0 (400).
+    WSM_HE_HTTP_VERSION = 5,
+    /// No Host (400).
+    WSM_HE_MISSING_HOST = 6,
+    /// No Upgrade: websocket (400).
+    WSM_HE_MISSING_UPGRADE = 7,
+    /// No Connection: upgrade (400).
+    WSM_HE_MISSING_CONNECTION_UPGRADE = 8,
+    /// No (or repeated) Sec-WebSocket-Version (400).
+    WSM_HE_MISSING_VERSION = 9,
+    /// Version not 13 (426).
+    WSM_HE_UNSUPPORTED_VERSION = 10,
+    /// Bad Sec-WebSocket-Key (400).
+    WSM_HE_INVALID_KEY = 11,
+    /// Origin not allowed (403).
+    WSM_HE_ORIGIN_NOT_ALLOWED = 12,
+    /// Handshake deadline passed (408).
+    WSM_HE_TIMEOUT = 13,
+    /// Client: bad Sec-WebSocket-Accept.
+    WSM_HE_INVALID_ACCEPT = 14,
+    /// Client: subprotocol not offered.
+    WSM_HE_UNOFFERED_SUBPROTOCOL = 15,
+    /// Client: extension not offered.
+    WSM_HE_UNOFFERED_EXTENSION = 16,
+    /// RFC 8441: not an extended CONNECT.
+    WSM_HE_NOT_EXTENDED_CONNECT = 17,
+    /// Client: the server answered with a status other than 101.
+    WSM_HE_REJECTED = 18,
+    /// A failure this header does not know.
+    WSM_HE_OTHER = 99,
+}
+
+impl From<HandshakeError> for wsm_handshake_error {
+    fn from(e: HandshakeError) -> Self {
+        use wsm_handshake_error::*;
+        match e {
+            HandshakeError::Malformed => WSM_HE_MALFORMED,
+            HandshakeError::TooLarge => WSM_HE_TOO_LARGE,
+            HandshakeError::TooManyHeaders => WSM_HE_TOO_MANY_HEADERS,
+            HandshakeError::MethodNotAllowed => WSM_HE_METHOD_NOT_ALLOWED,
+            HandshakeError::HttpVersion => WSM_HE_HTTP_VERSION,
+            HandshakeError::MissingHost => WSM_HE_MISSING_HOST,
+            HandshakeError::MissingUpgrade => WSM_HE_MISSING_UPGRADE,
+            HandshakeError::MissingConnectionUpgrade => WSM_HE_MISSING_CONNECTION_UPGRADE,
+            HandshakeError::MissingVersion => WSM_HE_MISSING_VERSION,
+            HandshakeError::UnsupportedVersion => WSM_HE_UNSUPPORTED_VERSION,
+            HandshakeError::InvalidKey => WSM_HE_INVALID_KEY,
+            HandshakeError::OriginNotAllowed => WSM_HE_ORIGIN_NOT_ALLOWED,
+            HandshakeError::Timeout => WSM_HE_TIMEOUT,
+            HandshakeError::InvalidAccept => WSM_HE_INVALID_ACCEPT,
+            HandshakeError::UnofferedSubprotocol => WSM_HE_UNOFFERED_SUBPROTOCOL,
+            HandshakeError::UnofferedExtension => WSM_HE_UNOFFERED_EXTENSION,
+            HandshakeError::NotExtendedConnect => WSM_HE_NOT_EXTENDED_CONNECT,
+            HandshakeError::Rejected => WSM_HE_REJECTED,
+            _ => WSM_HE_OTHER,
+        }
+    }
+}
+
+impl wsm_handshake_error {
+    /// The Rust error for a raw number (for wsm_fail_handshake).
+    pub fn to_rust(v: u32) -> Option<HandshakeError> {
+        Some(match v {
+            1 => HandshakeError::Malformed,
+            2 => HandshakeError::TooLarge,
+            3 => HandshakeError::TooManyHeaders,
+            4 => HandshakeError::MethodNotAllowed,
+            5 => HandshakeError::HttpVersion,
+            6 => HandshakeError::MissingHost,
+            7 => HandshakeError::MissingUpgrade,
+            8 => HandshakeError::MissingConnectionUpgrade,
+            9 => HandshakeError::MissingVersion,
+            10 => HandshakeError::UnsupportedVersion,
+            11 => HandshakeError::InvalidKey,
+            12 => HandshakeError::OriginNotAllowed,
+            13 => HandshakeError::Timeout,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a connection failed (wsm_failure_info.kind).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_failure_kind {
+    /// It did not fail (yet).
+    WSM_FAILURE_NONE = 0,
+    /// A protocol violation by the peer (see protocol_error).
+    WSM_FAILURE_PROTOCOL = 1,
+    /// The opening handshake failed (see handshake_error).
+    WSM_FAILURE_HANDSHAKE = 2,
+    /// Keepalive: the peer stopped answering.
+    WSM_FAILURE_DEAD_PEER = 3,
+    /// The peer did not answer our close in time.
+    WSM_FAILURE_CLOSE_TIMEOUT = 4,
+    /// The transport ended before the closing handshake (wsm_handle_eof).
+    WSM_FAILURE_TRANSPORT_LOST = 5,
+}
+
+/// Details of a failure, from wsm_failure().
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_failure_info {
+    /// What kind of failure.
+    pub kind: wsm_failure_kind,
+    /// With WSM_FAILURE_PROTOCOL: which violation.
+    pub protocol_error: wsm_protocol_error,
+    /// With WSM_FAILURE_HANDSHAKE: which problem.
+    pub handshake_error: wsm_handshake_error,
+    /// With WSM_FAILURE_HANDSHAKE on a server: the HTTP status of the queued response.
+    pub http_status: u16,
+    /// The close status the connection reports (1005/1006 included), 0 if none yet.
+    pub close_status: u16,
+}
+
+/// Limits and options; fill with wsm_config_default() first. See the Rust `Config` docs for
+/// the defaults and the close code each limit produces.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_config {
+    /// Largest frame payload accepted (default 16 MiB; over it: close 1009).
+    pub max_frame_payload: u64,
+    /// Largest message accepted (default 16 MiB; over it: close 1009).
+    pub max_message_size: u64,
+    /// Most frames per message (default 65536; over it: close 1009).
+    pub max_fragments: u32,
+    /// Largest handshake head (default 8192; over it: 431).
+    pub max_handshake_size: u32,
+    /// Handshake deadline in ms (default 10000; 0 = off).
+    pub handshake_timeout_ms: u32,
+    /// Server: authentication deadline after accept in ms (default 0 = off; else close 1008).
+    pub auth_timeout_ms: u32,
+    /// Ping after this many ms without input (default 0 = off).
+    pub keepalive_interval_ms: u32,
+    /// With keepalive: ms to wait for input after our ping (default 10000).
+    pub keepalive_timeout_ms: u32,
+    /// Close-handshake timeout in ms (default 5000; 0 = wait forever).
+    pub close_timeout_ms: u32,
+    /// 1 = answer pings automatically (default), 0 = don't.
+    pub auto_pong: u8,
+    /// RSV bits an application-level extension uses (default 0).
+    pub allowed_rsv: u8,
+}
+
+/// A string borrowed from an input buffer: not NUL-terminated. `ptr` is NULL when absent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_str {
+    /// The bytes (UTF-8), or NULL.
+    pub ptr: *const c_char,
+    /// Their length.
+    pub len: usize,
+}
+
+impl wsm_str {
+    pub(crate) const NONE: wsm_str = wsm_str {
+        ptr: core::ptr::null(),
+        len: 0,
+    };
+
+    pub(crate) fn from(s: &str) -> wsm_str {
+        wsm_str {
+            ptr: s.as_ptr().cast(),
+            len: s.len(),
+        }
+    }
+}
+
+/// An HTTP header: name and value, each pointer + length (not NUL-terminated).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_header {
+    /// The name (ASCII).
+    pub name: wsm_str,
+    /// The value bytes.
+    pub value: *const u8,
+    /// The value length.
+    pub value_len: usize,
+}
+
+/// A parsed upgrade request, filled in by wsm_read_request. Strings point into the input.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_request {
+    /// The method (GET).
+    pub method: wsm_str,
+    /// Path and query as sent.
+    pub target: wsm_str,
+    /// The path (target up to '?').
+    pub path: wsm_str,
+    /// The query after '?' (ptr NULL when there is no '?').
+    pub query: wsm_str,
+    /// How many entries of the caller's header array were filled.
+    pub header_count: usize,
+    /// Length of the request head; bytes after it are frames.
+    pub head_len: usize,
+}
+
+/// The options of wsm_accept. All pointers may be NULL.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_accept_options {
+    /// The chosen subprotocol (NUL-terminated), or NULL.
+    pub subprotocol: *const c_char,
+    /// A Sec-WebSocket-Extensions value (NUL-terminated), or NULL.
+    pub extensions: *const c_char,
+    /// Extra response headers.
+    pub headers: *const wsm_header,
+    /// How many.
+    pub header_count: usize,
+}
+
+/// What a client asks for. Pass the same one to wsm_write_request and wsm_read_response.
+/// Strings are NUL-terminated; optional ones may be NULL.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_client_request {
+    /// Host header value, e.g. "example.com:8080".
+    pub host: *const c_char,
+    /// Path and query, e.g. "/chat?room=1".
+    pub target: *const c_char,
+    /// Origin header, or NULL.
+    pub origin: *const c_char,
+    /// Subprotocols offered, in order of preference.
+    pub subprotocols: *const *const c_char,
+    /// How many.
+    pub subprotocol_count: usize,
+    /// Extension offers.
+    pub extensions: *const *const c_char,
+    /// How many.
+    pub extension_count: usize,
+    /// Extra headers (Cookie, Authorization...).
+    pub headers: *const wsm_header,
+    /// How many.
+    pub header_count: usize,
+}
+
+/// A server's response, filled in by wsm_read_response. Strings point into the input.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_response {
+    /// The HTTP status.
+    pub status: u16,
+    /// True for an accepted (101, validated) response: the connection is open.
+    pub accepted: bool,
+    /// The reason phrase.
+    pub reason: wsm_str,
+    /// The chosen subprotocol (ptr NULL if none).
+    pub subprotocol: wsm_str,
+    /// How many entries of the caller's header array were filled.
+    pub header_count: usize,
+    /// Rejections: the body bytes present in this input (up to Content-Length).
+    pub body: *const u8,
+    /// Their length.
+    pub body_len: usize,
+    /// Rejections: whether body is complete; if not, wsm_read yields WSM_EVENT_REJECT_BODY.
+    pub body_complete: bool,
+    /// Bytes of the input used (head, plus body for rejections); bytes after are frames.
+    pub consumed: usize,
+}
+
+/// An event from wsm_read. `data`/`len` point into the caller's buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_event {
+    /// What happened.
+    pub kind: wsm_event_type,
+    /// WSM_FLAG_* bits.
+    pub flags: u32,
+    /// Payload, ping/pong data, close reason or rejection body.
+    pub data: *const u8,
+    /// Its length.
+    pub len: usize,
+    /// WSM_EVENT_CLOSE: the peer's code (1005 if none); WSM_EVENT_FAILED: the code we send.
+    pub close_code: u16,
+    /// WSM_EVENT_DATA: the frame's RSV bits.
+    pub rsv: u8,
+    /// WSM_EVENT_FAILED: the violation.
+    pub error: wsm_protocol_error,
+}
+
+impl wsm_event {
+    pub(crate) const NONE: wsm_event = wsm_event {
+        kind: wsm_event_type::WSM_EVENT_NONE,
+        flags: 0,
+        data: core::ptr::null(),
+        len: 0,
+        close_code: 0,
+        rsv: 0,
+        error: wsm_protocol_error::WSM_PE_NONE,
+    };
+}
+
+/// Reconnect backoff state: fill with wsm_backoff_default(), then adjust.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_backoff {
+    /// First delay in ms (default 1000).
+    pub initial_ms: u32,
+    /// Cap before jitter in ms (default 30000).
+    pub max_ms: u32,
+    /// Jitter as a percentage (default 25).
+    pub jitter_percent: u8,
+    /// Delays handed out since the last reset.
+    pub attempt: u32,
+}
