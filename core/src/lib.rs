@@ -61,3 +61,8 @@ pub use event::{DataChunk, Event, MessageKind, Read};
 pub use handshake::client::{ClientRequest, Response};
 pub use handshake::server::{validate_extended_connect, Accept, ParsedRequest, Request};
 pub use handshake::{accept_key, Header, EMPTY_HEADER};
+
+/// The README's Rust example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
