@@ -72,7 +72,9 @@ impl Backoff {
             return base;
         }
         // Map the random bits uniformly onto [-span, +span].
-        let offset = u64::from(random) % (2 * span + 1);
+        let offset = u64::from(random)
+            .checked_rem(span.saturating_mul(2).saturating_add(1))
+            .unwrap_or(0);
         (base + offset).saturating_sub(span)
     }
 

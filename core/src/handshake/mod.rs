@@ -147,9 +147,14 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos.saturating_add(bytes.len());
+        let Some(end) = self.pos.checked_add(bytes.len()) else {
+            self.pos = usize::MAX;
+            return;
+        };
         if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
+            for (d, s) in dst.iter_mut().zip(bytes) {
+                *d = *s;
+            }
         }
         self.pos = end;
     }
