@@ -124,22 +124,34 @@ pub enum Stop {
     Waited,
 }
 
+/// The millisecond clock a connection runs on (monotonic, from the session's start).
+#[derive(Clone, Copy, Debug)]
+pub struct Clock(Instant);
+
+impl Clock {
+    /// Milliseconds since the session started: the `now` passed to the connection.
+    pub fn now(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+}
+
 /// One WebSocket connection over a blocking TCP stream.
 pub struct Session {
     /// The protocol engine.
     pub conn: Connection,
     /// Buffered output.
     pub out: Outbox,
+    /// The connection's clock (copy it into a handler that needs `now`).
+    pub clock: Clock,
     stream: TcpStream,
     input: Box<[u8]>,
     /// Bytes of `input` received but not consumed yet.
     filled: usize,
-    epoch: Instant,
     closed: bool,
 }
 
 impl Session {
-    fn new(stream: TcpStream, conn: Connection, epoch: Instant) -> io::Result<Session> {
+    fn new(stream: TcpStream, conn: Connection, clock: Clock) -> io::Result<Session> {
         stream.set_nodelay(true)?;
         Ok(Session {
             conn,
@@ -147,14 +159,14 @@ impl Session {
             stream,
             input: vec![0; READ_BUF].into_boxed_slice(),
             filled: 0,
-            epoch,
+            clock,
             closed: false,
         })
     }
 
     /// The connection's clock: milliseconds since the session started.
     pub fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.clock.now()
     }
 
     /// Server side of the opening handshake on an accepted socket. `choose` picks the
@@ -165,9 +177,9 @@ impl Session {
         config: Config,
         mut choose: impl FnMut(&Request<'_>) -> Option<String>,
     ) -> io::Result<Option<(Session, Option<String>)>> {
-        let epoch = Instant::now();
-        let conn = Connection::server(config, 0);
-        let mut s = Session::new(stream, conn, epoch)?;
+        let clock = Clock(Instant::now());
+        let conn = Connection::server(config, clock.now());
+        let mut s = Session::new(stream, conn, clock)?;
         loop {
             // Everything received so far is parsed again until the head is complete.
             let mut headers = [EMPTY_HEADER; 64];
@@ -213,9 +225,9 @@ impl Session {
         config: Config,
     ) -> io::Result<(Session, Option<String>)> {
         let stream = TcpStream::connect((url.host.as_str(), url.port))?;
-        let epoch = Instant::now();
-        let conn = Connection::client(config, 0, random_bytes());
-        let mut s = Session::new(stream, conn, epoch)?;
+        let clock = Clock(Instant::now());
+        let conn = Connection::client(config, clock.now(), random_bytes());
+        let mut s = Session::new(stream, conn, clock)?;
         let mut req = ClientRequest::new(&url.authority, &url.target);
         req.subprotocols = subprotocols;
         let conn = &mut s.conn;

@@ -1,7 +1,8 @@
 //! echo-server — a WebSocket echo server on `std::net`, one thread per connection.
 //!
 //! ```text
-//! echo-server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]... [--max-seconds N] [--verbose]
+//! echo-server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]... [--max-seconds N]
+//!             [--verbose] [--close-command]
 //! ```
 //!
 //! * Echoes every text and binary message back unchanged, **streaming**: each chunk of payload
@@ -14,8 +15,12 @@
 //!   connection with the RFC's close code on any protocol violation.
 //! * `--port 0` picks a free port. The first line on stdout is always
 //!   `listening on HOST:PORT`; with `--verbose`, one more line per connection says how it
-//!   ended.
+//!   ended: `PEER subprotocol=NAME|- close=CODE reason="..." failure=...` (the peer's close
+//!   code and reason; 1006 when there was no closing handshake).
 //! * `--max-seconds N` makes the process exit after N seconds (for test harnesses).
+//! * `--close-command` (for tests; off by default): a text message `/close CODE REASON` that
+//!   arrives in one piece is not echoed; the server starts the closing handshake with that
+//!   code and reason instead.
 //!
 //! Limits are set so the Autobahn|Testsuite 9.* cases pass: messages and frames up to
 //! 64 MiB, messages of up to 1 Mi fragments.
@@ -26,8 +31,8 @@ use std::process::exit;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wsmachine::Config;
-use wsmachine_examples::{echo, Session};
+use wsmachine::{CloseCode, CloseStatus, Config, Event, MessageKind};
+use wsmachine_examples::{echo, Flow, Session};
 
 struct Options {
     host: String,
@@ -35,10 +40,11 @@ struct Options {
     subprotocols: Vec<String>,
     max_seconds: Option<u64>,
     verbose: bool,
+    close_command: bool,
 }
 
 const USAGE: &str = "usage: echo-server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]... \
-                     [--max-seconds N] [--verbose]";
+                     [--max-seconds N] [--verbose] [--close-command]";
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
@@ -47,6 +53,7 @@ fn parse_args() -> Result<Options, String> {
         subprotocols: Vec::new(),
         max_seconds: None,
         verbose: false,
+        close_command: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -63,6 +70,7 @@ fn parse_args() -> Result<Options, String> {
                 )
             }
             "--verbose" | "-v" => o.verbose = true,
+            "--close-command" => o.close_command = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 exit(0)
@@ -91,18 +99,44 @@ fn serve(stream: TcpStream, opts: &Options) -> io::Result<String> {
             .map(str::to_owned)
     };
     let Some((mut session, subprotocol)) = Session::accept(stream, config(), offered)? else {
-        return Ok(format!("{peer}: handshake refused"));
+        return Ok(format!("{peer} handshake refused"));
     };
+    let clock = session.clock;
+    let mut peer_reason = String::new();
     // `echo` (in lib.rs) sends each received chunk straight back as a fragment.
-    session.run(None, echo)?;
+    session.run(None, |conn, out, event| {
+        match event {
+            // `--close-command`: a one-piece text message `/close CODE REASON`.
+            Event::Data(c) if c.message_start && c.message_finished && opts.close_command => {
+                if let Some((code, reason)) = close_command(c.kind, c.data) {
+                    out.push(|buf| conn.close(clock.now(), code, reason, buf))?;
+                    return Ok(Flow::Continue);
+                }
+            }
+            Event::Close { reason, .. } => peer_reason = reason.to_owned(),
+            _ => {}
+        }
+        echo(conn, out, event)
+    })?;
+    let code = session
+        .conn
+        .close_status()
+        .map_or(1006, CloseStatus::as_u16);
     Ok(format!(
-        "{peer}: subprotocol {subprotocol:?}, closed {} ({:?})",
-        session
-            .conn
-            .close_status()
-            .map_or(1006, wsmachine::CloseStatus::as_u16),
+        "{peer} subprotocol={} close={code} reason={peer_reason:?} failure={:?}",
+        subprotocol.as_deref().unwrap_or("-"),
         session.conn.failure()
     ))
+}
+
+/// Parses `/close CODE REASON`.
+fn close_command(kind: MessageKind, data: &[u8]) -> Option<(CloseCode, &str)> {
+    let text = std::str::from_utf8(data.strip_prefix(b"/close ")?).ok()?;
+    if kind != MessageKind::Text {
+        return None;
+    }
+    let (code, reason) = text.split_once(' ').unwrap_or((text, ""));
+    Some((CloseCode::new(code.parse().ok()?)?, reason))
 }
 
 fn main() {
