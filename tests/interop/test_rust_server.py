@@ -1,5 +1,6 @@
 """Python `websockets` (and a raw socket) as the client, wsmachine's Rust echo-server as the server."""
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -9,6 +10,7 @@ import threading
 
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect as aconnect
 from websockets.sync.client import connect
 
 from conftest import MIB, SIZES, binary_of_size, text_of_size
@@ -17,6 +19,28 @@ from conftest import MIB, SIZES, binary_of_size, text_of_size
 def client(rust_server, path="/", **kw):
     kw.setdefault("max_size", 4 * MIB)
     return connect(rust_server.url + path, open_timeout=10, close_timeout=10, **kw)
+
+
+def echo_all(rust_server, messages, streaming=False):
+    """Sends each message and returns what came back (with ``streaming``: the fragments).
+
+    Uses the asyncio client, which keeps reading while it sends. The sync client cannot
+    read while one ``send`` is in progress, and the echo server streams: it echoes a large
+    message while still receiving it, so a client must be able to read meanwhile.
+    """
+
+    async def main():
+        async with aconnect(rust_server.url, max_size=4 * MIB, max_queue=None) as ws:
+            out = []
+            for m in messages:
+                await ws.send(m)
+                if streaming:
+                    out.append([f async for f in ws.recv_streaming()])
+                else:
+                    out.append(await ws.recv())
+            return out
+
+    return asyncio.run(asyncio.wait_for(main(), 30))
 
 
 def local_port(ws):
@@ -96,43 +120,33 @@ def test_subprotocol(rust_server, offered, chosen):
 @pytest.mark.parametrize("size", SIZES)
 def test_echo_text_ascii(rust_server, size):
     msg = "x" * size
-    with client(rust_server) as ws:
-        ws.send(msg)
-        assert ws.recv() == msg
+    assert echo_all(rust_server, [msg]) == [msg]
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_echo_text_multibyte(rust_server, size):
     msg = text_of_size(size)
-    with client(rust_server) as ws:
-        ws.send(msg)
-        assert ws.recv() == msg
+    assert echo_all(rust_server, [msg]) == [msg]
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_echo_binary(rust_server, size):
     msg = binary_of_size(size)
-    with client(rust_server) as ws:
-        ws.send(msg)
-        assert ws.recv() == msg
+    assert echo_all(rust_server, [msg]) == [msg]
 
 
 def test_echo_is_streamed(rust_server):
     """A 1 MiB message comes back in several fragments: the server never holds it whole."""
     msg = binary_of_size(MIB, seed=3)
-    with client(rust_server) as ws:
-        ws.send(msg)
-        fragments = list(ws.recv_streaming())
+    [fragments] = echo_all(rust_server, [msg], streaming=True)
     assert b"".join(fragments) == msg
     assert len(fragments) >= MIB // (64 * 1024)
 
 
 def test_fragmented_messages(rust_server):
-    with client(rust_server) as ws:
-        ws.send(["frag", "mented ", "tëxt", ""])
-        assert ws.recv() == "fragmented tëxt"
-        ws.send([b"\x00\x01", b"", b"\x02" * 70000])
-        assert ws.recv() == b"\x00\x01" + b"\x02" * 70000
+    # websockets sends an iterable as one fragmented message, one frame per item.
+    got = echo_all(rust_server, [["frag", "mented ", "tëxt", ""], [b"\x00\x01", b"", b"\x02" * 70000]])
+    assert got == ["fragmented tëxt", b"\x00\x01" + b"\x02" * 70000]
 
 
 def test_many_messages_and_concurrent_clients(rust_server):
