@@ -306,3 +306,17 @@ def test_unmasked_frame_fails_with_1002(rust_server):
     fin, op, payload = c.recv_frame()
     assert (op, struct.unpack("!H", payload[:2])[0]) == (0x8, 1002)
     assert c.read_eof()
+
+
+def test_data_after_server_close_is_not_echoed(rust_server):
+    """The server starts the close; a message the client sent before it saw that close is
+    not answered, and the closing handshake completes."""
+    c = RawClient(rust_server.port)
+    port = c.sock.getsockname()[1]
+    c.sock.sendall(c.frame(0x1, b"/close 4005 done") + c.frame(0x1, b"late message"))
+    fin, op, payload = c.recv_frame()
+    assert (op, payload) == (0x8, struct.pack("!H", 4005) + b"done")
+    c.sock.sendall(c.frame(0x8, struct.pack("!H", 4005) + b"ack"))
+    assert c.read_eof()  # no echo of "late message" came first
+    log = rust_server.connection_log(port)
+    assert (log["code"], log["reason"], log["failure"]) == (4005, "ack", "None")

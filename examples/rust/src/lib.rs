@@ -18,8 +18,8 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use wsmachine::{
-    Accept, ClientRequest, Config, Connection, Event, MessageKind, ParsedRequest, Request,
-    ResponseStatus, EMPTY_HEADER,
+    Accept, ClientRequest, Config, Connection, Event, MessageKind, ParsedRequest, ReadyState,
+    Request, ResponseStatus, EMPTY_HEADER,
 };
 
 /// Size of the input buffer: the most payload one [`wsmachine::DataChunk`] can carry.
@@ -447,9 +447,16 @@ impl Session {
 /// the same message (the chunk that ends the received message ends the echoed one), so no
 /// message is ever held in memory. Pings, pongs and the closing handshake need nothing here:
 /// the core queues pongs and close replies, and [`Session::run`] transmits them.
+///
+/// Data still arrives after *we* sent a close (the peer sent it before it saw ours); it must
+/// not be answered, so only an open connection echoes.
 pub fn echo(conn: &mut Connection, out: &mut Outbox, event: Event<'_>) -> io::Result<Flow> {
     if let Event::Data(chunk) = event {
-        out.push(|buf| conn.send_fragment(chunk.kind, chunk.data, chunk.message_finished, buf))?;
+        if conn.state() == ReadyState::Open {
+            out.push(|buf| {
+                conn.send_fragment(chunk.kind, chunk.data, chunk.message_finished, buf)
+            })?;
+        }
     }
     Ok(Flow::Continue)
 }
