@@ -881,6 +881,13 @@ impl Connection {
             None => (buf.len(), None),
         };
         let finished = left == Some(0);
+        if take == 0 && !finished {
+            // Nothing new: no event (else a caller that reads until `None` would spin).
+            return Read {
+                consumed: 0,
+                event: None,
+            };
+        }
         if finished {
             self.hs = Hs::Done;
             self.finish();
@@ -1081,8 +1088,8 @@ impl Connection {
     /// Writes the frames the connection queued itself — a pong, a keepalive ping, a close
     /// (reply or failure) — or, on a server whose handshake failed, the HTTP error response.
     /// Returns 0 when nothing is queued, and also while a streamed frame is partly sent
-    /// (control frames cannot interrupt a frame). Call it after every `read`,
-    /// `handle_timeout` and `handle_eof`.
+    /// (control frames cannot interrupt a frame; a connection failing then ends without a
+    /// close frame). Call it after every `read`, `handle_timeout` and `handle_eof`.
     pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
         if let Some(e) = self.http_error {
             let n = write_error(e, out)?;
@@ -1094,7 +1101,14 @@ impl Connection {
         if self.closed || !matches!(self.hs, Hs::Done) {
             return Ok(0);
         }
-        if self.tx.in_frame && !matches!(self.close_queued, Some(PendingClose::Fail(_))) {
+        if self.tx.in_frame {
+            if let Some(PendingClose::Fail(_)) = self.close_queued {
+                // A close frame cannot go inside the payload of the frame being streamed (the
+                // peer would take it for payload): fail without one; the transport closes.
+                self.close_queued = None;
+                self.tx.in_frame = false;
+                self.finish();
+            }
             return Ok(0);
         }
         if let Some(pc) = self.close_queued {
@@ -1247,6 +1261,15 @@ impl Connection {
     ) -> Result<usize, Error> {
         self.check_can_start_frame()?;
         let op = self.fragment_opcode(kind)?;
+        if kind == MessageKind::Text
+            && fin
+            && len == 0
+            && op == OpCode::Continuation
+            && !self.tx.utf8.is_complete()
+        {
+            // An empty final frame would end the text inside a code point.
+            return Err(Error::InvalidUtf8);
+        }
         let mask = self.masked();
         let ctrl = self.queued_pings_len();
         let needed = ctrl.saturating_add(header_len(len, mask));

@@ -2,7 +2,7 @@
 //! server's response.
 
 use super::{
-    accept_key, first, has_token, is_token, is_value, single, trim, Header, ListIter, Writer,
+    accept_key, first, has_token, is_token, is_value, single, trim, write_all, Header, ListIter,
 };
 use crate::error::{Error, HandshakeError};
 
@@ -64,38 +64,38 @@ pub fn write_request(
     {
         return Err(Error::InvalidHeader);
     }
-    let mut w = Writer::new(out);
-    w.put(b"GET ");
-    w.put(req.target.as_bytes());
-    w.put(b" HTTP/1.1\r\n");
-    w.header("Host", req.host.as_bytes());
-    w.put(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
-    w.header("Sec-WebSocket-Key", key);
-    w.put(b"Sec-WebSocket-Version: 13\r\n");
-    if let Some(o) = req.origin {
-        w.header("Origin", o.as_bytes());
-    }
-    for (list, name) in [
-        (req.subprotocols, "Sec-WebSocket-Protocol"),
-        (req.extensions, "Sec-WebSocket-Extensions"),
-    ] {
-        if !list.is_empty() {
-            w.put(name.as_bytes());
-            w.put(b": ");
-            for (i, p) in list.iter().enumerate() {
-                if i > 0 {
-                    w.put(b", ");
-                }
-                w.put(p.as_bytes());
-            }
-            w.put(b"\r\n");
+    write_all(out, |w| {
+        w.put(b"GET ");
+        w.put(req.target.as_bytes());
+        w.put(b" HTTP/1.1\r\n");
+        w.header("Host", req.host.as_bytes());
+        w.put(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
+        w.header("Sec-WebSocket-Key", key);
+        w.put(b"Sec-WebSocket-Version: 13\r\n");
+        if let Some(o) = req.origin {
+            w.header("Origin", o.as_bytes());
         }
-    }
-    for h in req.headers {
-        w.header(h.name, h.value);
-    }
-    w.put(b"\r\n");
-    w.finish()
+        for (list, name) in [
+            (req.subprotocols, "Sec-WebSocket-Protocol"),
+            (req.extensions, "Sec-WebSocket-Extensions"),
+        ] {
+            if !list.is_empty() {
+                w.put(name.as_bytes());
+                w.put(b": ");
+                for (i, p) in list.iter().enumerate() {
+                    if i > 0 {
+                        w.put(b", ");
+                    }
+                    w.put(p.as_bytes());
+                }
+                w.put(b"\r\n");
+            }
+        }
+        for h in req.headers {
+            w.header(h.name, h.value);
+        }
+        w.put(b"\r\n");
+    })
 }
 
 /// A server's response head. Borrows the caller's input buffer and header storage.
@@ -182,7 +182,9 @@ pub fn parse_response<'h, 'b: 'h>(
         Err(_) => return Err(HandshakeError::Malformed),
     };
     match status {
-        httparse::Status::Partial if buf.len() > max_size => Err(HandshakeError::TooLarge),
+        // An incomplete head that already fills `max_size` bytes can only be longer than the
+        // limit; a caller whose buffer is exactly `max_size` bytes could never send more.
+        httparse::Status::Partial if buf.len() >= max_size => Err(HandshakeError::TooLarge),
         httparse::Status::Partial => Ok(ParsedResponse::Partial),
         httparse::Status::Complete(len) if len > max_size => Err(HandshakeError::TooLarge),
         httparse::Status::Complete(len) => {

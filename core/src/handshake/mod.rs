@@ -191,6 +191,19 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Writes with `f` only if everything fits: a first pass counts, so a buffer that is too small
+/// is left untouched (as [`Error::BufferTooSmall`] promises).
+pub(crate) fn write_all(out: &mut [u8], f: impl Fn(&mut Writer<'_>)) -> Result<usize, Error> {
+    let mut count = Writer::new(&mut []);
+    f(&mut count);
+    if count.pos > out.len() {
+        return Err(Error::BufferTooSmall { needed: count.pos });
+    }
+    let mut w = Writer::new(out);
+    f(&mut w);
+    w.finish()
+}
+
 /// The reason phrase for common statuses (any phrase is legal; these are the usual ones).
 pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {

@@ -2,8 +2,8 @@
 //! writing the 101, rejection and error responses.
 
 use super::{
-    first, has_token, is_token, is_value, key_is_valid, reason_phrase, single, trim, Header,
-    ListIter, Writer,
+    first, has_token, is_token, is_value, key_is_valid, reason_phrase, single, trim, write_all,
+    Header, ListIter,
 };
 use crate::error::{Error, HandshakeError};
 
@@ -135,7 +135,9 @@ pub fn parse_request<'h, 'b: 'h>(
         Err(e) => return Err(e),
     };
     match status {
-        httparse::Status::Partial if buf.len() > max_size => Err(HandshakeError::TooLarge),
+        // An incomplete head that already fills `max_size` bytes can only be longer than the
+        // limit; a caller whose buffer is exactly `max_size` bytes could never send more.
+        httparse::Status::Partial if buf.len() >= max_size => Err(HandshakeError::TooLarge),
         httparse::Status::Partial => Ok(ParsedRequest::Partial),
         httparse::Status::Complete(len) if len > max_size => Err(HandshakeError::TooLarge),
         httparse::Status::Complete(len) => {
@@ -230,20 +232,20 @@ pub fn write_accept(
         }
     }
     check_headers(opts.headers)?;
-    let mut w = Writer::new(out);
-    w.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
-    w.header("Sec-WebSocket-Accept", accept_key);
-    if let Some(p) = opts.subprotocol {
-        w.header("Sec-WebSocket-Protocol", p.as_bytes());
-    }
-    if let Some(e) = opts.extensions {
-        w.header("Sec-WebSocket-Extensions", e.as_bytes());
-    }
-    for h in opts.headers {
-        w.header(h.name, h.value);
-    }
-    w.put(b"\r\n");
-    w.finish()
+    write_all(out, |w| {
+        w.put(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+        w.header("Sec-WebSocket-Accept", accept_key);
+        if let Some(p) = opts.subprotocol {
+            w.header("Sec-WebSocket-Protocol", p.as_bytes());
+        }
+        if let Some(e) = opts.extensions {
+            w.header("Sec-WebSocket-Extensions", e.as_bytes());
+        }
+        for h in opts.headers {
+            w.header(h.name, h.value);
+        }
+        w.put(b"\r\n");
+    })
 }
 
 /// Writes a complete non-101 HTTP response with `Content-Length` and `Connection: close`.
@@ -257,20 +259,20 @@ pub fn write_reject(
         return Err(Error::InvalidStatus);
     }
     check_headers(headers)?;
-    let mut w = Writer::new(out);
-    w.put(b"HTTP/1.1 ");
-    w.put_dec(u64::from(status));
-    w.put(b" ");
-    w.put(reason_phrase(status).as_bytes());
-    w.put(b"\r\n");
-    for h in headers {
-        w.header(h.name, h.value);
-    }
-    w.put(b"Content-Length: ");
-    w.put_dec(body.len() as u64);
-    w.put(b"\r\nConnection: close\r\n\r\n");
-    w.put(body);
-    w.finish()
+    write_all(out, |w| {
+        w.put(b"HTTP/1.1 ");
+        w.put_dec(u64::from(status));
+        w.put(b" ");
+        w.put(reason_phrase(status).as_bytes());
+        w.put(b"\r\n");
+        for h in headers {
+            w.header(h.name, h.value);
+        }
+        w.put(b"Content-Length: ");
+        w.put_dec(body.len() as u64);
+        w.put(b"\r\nConnection: close\r\n\r\n");
+        w.put(body);
+    })
 }
 
 /// Writes the response for a handshake error (status from [`HandshakeError::status`], a
