@@ -1,0 +1,1446 @@
+//! `WSConnection` (and wsproto's post-handshake `Connection`): wsproto's event API on top of
+//! the core state machine.
+//!
+//! Bytes received are appended to an internal buffer (the core unmasks in place and needs the
+//! unconsumed tail kept) and parsed lazily, one event per `events()` step, as wsproto does:
+//! what the application sends while handling an event is judged against the state that event
+//! left, not against frames that are still unread.
+
+use std::collections::VecDeque;
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyString, PyTuple};
+
+use wsmachine::handshake::server::write_reject;
+use wsmachine::{
+    Accept, ClientRequest, CloseCode, Config, Connection, Error, Event as CoreEvent, Failure,
+    HandshakeError, Header, MessageKind, ParsedRequest, ProtocolError, ReadyState, ResponseStatus,
+    Role, EMPTY_HEADER,
+};
+
+use crate::events::{
+    self, AcceptConnection, CloseConnection, Message, Ping, Pong, RejectConnection, RejectData,
+    Request,
+};
+use crate::py::{close_code, core_error, local_error, member, remote_error};
+
+/// Header slots for parsing a handshake head (more gives 431).
+const MAX_HEADERS: usize = 128;
+
+/// wsproto's connection states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    Connecting,
+    Open,
+    RemoteClosing,
+    LocalClosing,
+    Closed,
+    Rejecting,
+}
+
+impl St {
+    fn name(self) -> &'static str {
+        match self {
+            St::Connecting => "CONNECTING",
+            St::Open => "OPEN",
+            St::RemoteClosing => "REMOTE_CLOSING",
+            St::LocalClosing => "LOCAL_CLOSING",
+            St::Closed => "CLOSED",
+            St::Rejecting => "REJECTING",
+        }
+    }
+}
+
+/// What a client sent, kept to validate the response against.
+struct SentRequest {
+    host: String,
+    target: String,
+    subprotocols: Vec<String>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A server refusal whose body is still being collected (`RejectConnection(has_body=True)`).
+struct PendingReject {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
+}
+
+/// Up to three bytes of a code point split across text chunks.
+#[derive(Default)]
+struct Utf8Tail {
+    bytes: [u8; 4],
+    len: usize,
+}
+
+/// Length of the longest prefix of `b` that does not end inside a code point (`b` is a valid
+/// UTF-8 prefix, as the core guarantees).
+fn complete_prefix(b: &[u8]) -> usize {
+    let n = b.len();
+    for back in 1..=n.min(4) {
+        let i = n - back;
+        let c = b[i];
+        if c & 0xC0 != 0x80 {
+            let width = match c {
+                0x00..=0x7F => 1,
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            return if back >= width { n } else { i };
+        }
+    }
+    n
+}
+
+fn decode_text<'py>(
+    py: Python<'py>,
+    tail: &mut Utf8Tail,
+    data: &[u8],
+) -> PyResult<Bound<'py, PyString>> {
+    let internal = |_| PyRuntimeError::new_err("wsmachine internal error: text chunk split");
+    if tail.len == 0 {
+        let cut = complete_prefix(data);
+        let s = std::str::from_utf8(&data[..cut]).map_err(internal)?;
+        let rest = &data[cut..];
+        tail.bytes[..rest.len()].copy_from_slice(rest);
+        tail.len = rest.len();
+        return Ok(PyString::new(py, s));
+    }
+    let mut joined = Vec::with_capacity(tail.len + data.len());
+    joined.extend_from_slice(&tail.bytes[..tail.len]);
+    joined.extend_from_slice(data);
+    tail.len = 0;
+    decode_text(py, tail, &joined)
+}
+
+/// Calls `f` with the bytes of a bytes-like object: `bytes`, `bytearray` or `memoryview`.
+/// `f` must not run Python code (the slice may point into a `bytearray`).
+fn with_bytes<R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> R) -> PyResult<Option<R>> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return Ok(Some(f(b.as_bytes())));
+    }
+    if let Ok(ba) = obj.cast::<PyByteArray>() {
+        // SAFETY: the GIL is held and `f` runs no Python code, so nothing can resize or free
+        // the bytearray while the slice is alive.
+        #[allow(unsafe_code)]
+        let bytes = unsafe { ba.as_bytes() };
+        return Ok(Some(f(bytes)));
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        // The stable ABI of Python 3.9/3.10 has no buffer access: take one copy.
+        let b = obj.call_method0("tobytes")?;
+        let b = b.cast::<PyBytes>()?;
+        return Ok(Some(f(b.as_bytes())));
+    }
+    Ok(None)
+}
+
+/// A bytes-like object as `bytes` or `bytearray` (a `memoryview` is copied once), so that
+/// `with_bytes` never runs Python code.
+fn bytes_like<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+        Ok(obj.clone())
+    } else if obj.is_instance_of::<PyMemoryView>() {
+        obj.call_method0("tobytes")
+    } else {
+        Err(PyTypeError::new_err(
+            "payload must be bytes, bytearray or memoryview",
+        ))
+    }
+}
+
+/// `bytes` or `str` → owned bytes (header names and values, paths).
+fn bytes_or_str(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(s.encode_utf8()?.as_bytes().to_vec());
+    }
+    match with_bytes(obj, |b| b.to_vec())? {
+        Some(v) => Ok(v),
+        None => Err(PyTypeError::new_err(format!("{what} must be bytes or str"))),
+    }
+}
+
+/// A list of `(name, value)` pairs (bytes or str) → owned headers.
+fn owned_headers(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for item in obj.try_iter()? {
+        let item = item?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract()?;
+        let name = String::from_utf8(bytes_or_str(&name, "header name")?)
+            .map_err(|_| local_error(py, "header names must be ASCII"))?;
+        out.push((name, bytes_or_str(&value, "header value")?));
+    }
+    Ok(out)
+}
+
+fn core_headers(h: &[(String, Vec<u8>)]) -> Vec<Header<'_>> {
+    h.iter()
+        .map(|(n, v)| Header {
+            name: n.as_str(),
+            value: v.as_slice(),
+        })
+        .collect()
+}
+
+/// Received headers as wsproto gives them: `(lowercase name, value)` byte pairs, without the
+/// names in `skip`.
+fn header_list<'py>(
+    py: Python<'py>,
+    headers: &[Header<'_>],
+    skip: &[&str],
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for h in headers {
+        if skip.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        let name = h.name.to_ascii_lowercase();
+        let pair = PyTuple::new(
+            py,
+            [PyBytes::new(py, name.as_bytes()), PyBytes::new(py, h.value)],
+        )?;
+        list.append(pair)?;
+    }
+    Ok(list)
+}
+
+fn str_list<'py, 'a>(
+    py: Python<'py>,
+    items: impl Iterator<Item = &'a [u8]>,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for i in items {
+        list.append(PyString::new(py, &String::from_utf8_lossy(i)))?;
+    }
+    Ok(list)
+}
+
+/// Writes one output `bytes` object: asks the core for the exact size first (a too-small
+/// buffer changes nothing), then lets it write straight into the new object.
+fn emit<'py>(
+    py: Python<'py>,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, Error>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let needed = match f(&mut []) {
+        Ok(0) => return Ok(PyBytes::new(py, b"")),
+        Ok(_) => {
+            return Err(PyRuntimeError::new_err(
+                "wsmachine internal error: wrote to an empty buffer",
+            ))
+        }
+        Err(Error::BufferTooSmall { needed }) => needed,
+        Err(e) => return Err(core_error(py, e)),
+    };
+    PyBytes::new_with(py, needed, |buf| match f(buf) {
+        Ok(n) if n == needed => Ok(()),
+        Ok(_) => Err(PyRuntimeError::new_err(
+            "wsmachine internal error: output size changed",
+        )),
+        Err(e) => Err(core_error(py, e)),
+    })
+}
+
+fn seconds_to_ms(v: Option<f64>, name: &str) -> PyResult<u32> {
+    match v {
+        None => Ok(0),
+        Some(s) if s.is_nan() || s < 0.0 => Err(PyValueError::new_err(format!(
+            "{name} must be a non-negative number of seconds or None"
+        ))),
+        Some(0.0) => Ok(0),
+        Some(s) => Ok((s * 1000.0).round().clamp(1.0, f64::from(u32::MAX)) as u32),
+    }
+}
+
+/// Options shared by the constructors.
+pub(crate) struct Options {
+    pub(crate) config: Config,
+    pub(crate) clock: Option<Py<PyAny>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn options(
+    py: Python<'_>,
+    max_frame_payload: Option<u64>,
+    max_message_size: Option<u64>,
+    max_fragments: Option<u32>,
+    max_handshake_size: Option<usize>,
+    handshake_timeout: Option<f64>,
+    auth_timeout: Option<f64>,
+    keepalive_interval: Option<f64>,
+    keepalive_timeout: Option<f64>,
+    close_timeout: Option<f64>,
+    auto_pong: bool,
+    clock: Option<Py<PyAny>>,
+) -> PyResult<Options> {
+    let mut c = Config::new();
+    if let Some(v) = max_frame_payload {
+        c.max_frame_payload = v;
+    }
+    if let Some(v) = max_message_size {
+        c.max_message_size = v;
+    }
+    if let Some(v) = max_fragments {
+        if v == 0 {
+            return Err(PyValueError::new_err("max_fragments must be at least 1"));
+        }
+        c.max_fragments = v;
+    }
+    if let Some(v) = max_handshake_size {
+        c.max_handshake_size = v;
+    }
+    c.handshake_timeout_ms = seconds_to_ms(handshake_timeout, "handshake_timeout")?;
+    c.auth_timeout_ms = seconds_to_ms(auth_timeout, "auth_timeout")?;
+    c.keepalive_interval_ms = seconds_to_ms(keepalive_interval, "keepalive_interval")?;
+    c.keepalive_timeout_ms = seconds_to_ms(keepalive_timeout, "keepalive_timeout")?;
+    c.close_timeout_ms = seconds_to_ms(close_timeout, "close_timeout")?;
+    c.auto_pong = auto_pong;
+    Ok(Options {
+        config: c,
+        clock: clock.filter(|c| !c.is_none(py)),
+    })
+}
+
+/// Which role a `ConnectionType` (ours, or wsproto's own enum) stands for.
+fn role_of(ct: &Bound<'_, PyAny>) -> PyResult<Role> {
+    let py = ct.py();
+    if ct.is(&member(py, "ConnectionType", "CLIENT")?) {
+        return Ok(Role::Client);
+    }
+    if ct.is(&member(py, "ConnectionType", "SERVER")?) {
+        return Ok(Role::Server);
+    }
+    if let Ok(name) = ct.getattr("name") {
+        if let Ok(name) = name.extract::<String>() {
+            match name.as_str() {
+                "CLIENT" => return Ok(Role::Client),
+                "SERVER" => return Ok(Role::Server),
+                _ => {}
+            }
+        }
+    }
+    Err(PyTypeError::new_err(
+        "connection_type must be ConnectionType.CLIENT or ConnectionType.SERVER",
+    ))
+}
+
+fn urandom16(py: Python<'_>) -> PyResult<[u8; 16]> {
+    let b = py.import("os")?.getattr("urandom")?.call1((16,))?;
+    let b = b.cast::<PyBytes>()?;
+    let mut out = [0u8; 16];
+    out.copy_from_slice(b.as_bytes());
+    Ok(out)
+}
+
+/// Outcome of one `read` step.
+enum Step {
+    Event(Py<PyAny>),
+    Progress,
+    NeedMore,
+}
+
+/// A WebSocket connection with wsproto's API: ``send(event) -> bytes``,
+/// ``receive_data(bytes | None)``, ``events()`` and ``state``, plus limits, timers and
+/// ``data_to_send()``.
+#[pyclass(subclass, module = "wsmachine._wsmachine")]
+pub struct WSConnection {
+    conn: Connection,
+    client: bool,
+    st: St,
+    /// The core's handshake has completed (its `read` may be called).
+    opened: bool,
+    inbuf: Vec<u8>,
+    start: usize,
+    pending: VecDeque<Py<PyAny>>,
+    eof: bool,
+    eof_done: bool,
+    sent_request: Option<SentRequest>,
+    request_seen: bool,
+    offered: Vec<String>,
+    /// Server: the request was invalid (RemoteProtocolError); the core holds its error
+    /// response for `data_to_send()` unless the application sends its own rejection.
+    bad_request: bool,
+    /// We wrote a complete HTTP refusal ourselves; the transport should be closed.
+    transport_done: bool,
+    reject: Option<PendingReject>,
+    tx_kind: Option<MessageKind>,
+    tail: Utf8Tail,
+    /// The core failed the connection and its close frame is queued.
+    failed: bool,
+    clock: Py<PyAny>,
+    t0: f64,
+}
+
+impl WSConnection {
+    pub(crate) fn build(
+        py: Python<'_>,
+        connection_type: &Bound<'_, PyAny>,
+        opts: Options,
+        open: bool,
+    ) -> PyResult<WSConnection> {
+        let role = role_of(connection_type)?;
+        let clock = match opts.clock {
+            Some(c) => c,
+            None => py.import("time")?.getattr("monotonic")?.unbind(),
+        };
+        let t0: f64 = clock.bind(py).call0()?.extract()?;
+        let client = role == Role::Client;
+        let seed = if client { urandom16(py)? } else { [0; 16] };
+        let conn = if open {
+            Connection::new_open(role, opts.config, 0, seed)
+        } else if client {
+            Connection::client(opts.config, 0, seed)
+        } else {
+            Connection::server(opts.config, 0)
+        };
+        Ok(WSConnection {
+            conn,
+            client,
+            st: if open { St::Open } else { St::Connecting },
+            opened: open,
+            inbuf: Vec::new(),
+            start: 0,
+            pending: VecDeque::new(),
+            eof: false,
+            eof_done: false,
+            sent_request: None,
+            request_seen: false,
+            offered: Vec::new(),
+            bad_request: false,
+            transport_done: false,
+            reject: None,
+            tx_kind: None,
+            tail: Utf8Tail::default(),
+            failed: false,
+            clock,
+            t0,
+        })
+    }
+
+    fn to_ms(&self, now: f64) -> u64 {
+        let ms = ((now - self.t0) * 1000.0).round();
+        if ms.is_nan() || ms <= 0.0 {
+            0
+        } else {
+            ms as u64
+        }
+    }
+
+    fn now_ms(&self, py: Python<'_>) -> PyResult<u64> {
+        let now: f64 = self.clock.bind(py).call0()?.extract()?;
+        Ok(self.to_ms(now))
+    }
+
+    /// The state as the application sees it (CLOSED as soon as EOF was reported).
+    fn effective(&self) -> St {
+        if self.eof {
+            St::Closed
+        } else {
+            self.st
+        }
+    }
+
+    fn state_obj<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        member(py, "ConnectionState", self.effective().name())
+    }
+
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        if self.start >= self.inbuf.len() {
+            self.inbuf.clear();
+        } else {
+            self.inbuf.drain(..self.start);
+        }
+        self.start = 0;
+    }
+
+    fn append(&mut self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.compact();
+        let inbuf = &mut self.inbuf;
+        match with_bytes(data, |b| inbuf.extend_from_slice(b))? {
+            Some(()) => Ok(()),
+            None => Err(PyTypeError::new_err(
+                "data must be bytes, bytearray, memoryview or None",
+            )),
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Handshake input
+    // ------------------------------------------------------------------------------------
+
+    fn advance_handshake(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.client {
+            self.read_response(py)
+        } else {
+            self.read_request(py)
+        }
+    }
+
+    fn read_request(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.request_seen || self.bad_request || self.start >= self.inbuf.len() {
+            return Ok(());
+        }
+        let now = self.now_ms(py)?;
+        let mut headers = vec![EMPTY_HEADER; MAX_HEADERS];
+        let parsed = self
+            .conn
+            .read_request(now, &self.inbuf[self.start..], &mut headers);
+        let (event, len, offered) = match parsed {
+            Ok(ParsedRequest::Partial) => return Ok(()),
+            Ok(ParsedRequest::Complete { request, len }) => {
+                let offered: Vec<String> = request
+                    .subprotocols()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                let host = String::from_utf8_lossy(request.host().unwrap_or_default());
+                let ev = Request {
+                    host: PyString::new(py, host.trim()).into_any().unbind(),
+                    target: PyString::new(py, request.target()).into_any().unbind(),
+                    extensions: str_list(py, request.extensions())?.into_any().unbind(),
+                    extra_headers: header_list(
+                        py,
+                        request.headers(),
+                        &["host", "sec-websocket-extensions", "sec-websocket-protocol"],
+                    )?
+                    .into_any()
+                    .unbind(),
+                    subprotocols: str_list(py, offered.iter().map(|s| s.as_bytes()))?
+                        .into_any()
+                        .unbind(),
+                };
+                (ev, len, offered)
+            }
+            Err(Error::Handshake(e)) => {
+                self.bad_request = true;
+                return Err(self.bad_request_error(py, e));
+            }
+            Err(e) => return Err(core_error(py, e)),
+        };
+        self.start += len;
+        self.offered = offered;
+        self.request_seen = true;
+        self.pending
+            .push_back(Py::new(py, events::sub(event))?.into_any());
+        Ok(())
+    }
+
+    fn bad_request_error(&self, py: Python<'_>, e: HandshakeError) -> PyErr {
+        let hint = (|| -> PyResult<Py<PyAny>> {
+            let extra: &[(&[u8], &[u8])] = match e.status() {
+                426 => &[(b"Sec-WebSocket-Version", b"13")],
+                405 => &[(b"Allow", b"GET")],
+                _ => &[],
+            };
+            let list = PyList::empty(py);
+            for (n, v) in extra {
+                list.append((PyBytes::new(py, n), PyBytes::new(py, v)))?;
+            }
+            events::reject_connection(py, e.status(), list.into_any().unbind(), false)
+        })();
+        match hint {
+            Ok(h) => remote_error(py, e.as_str(), h),
+            Err(err) => err,
+        }
+    }
+
+    fn read_response(&mut self, py: Python<'_>) -> PyResult<()> {
+        let Some(req) = &self.sent_request else {
+            return Ok(());
+        };
+        if self.start >= self.inbuf.len() {
+            return Ok(());
+        }
+        let now = self.now_ms(py)?;
+        let subs: Vec<&str> = req.subprotocols.iter().map(String::as_str).collect();
+        let hdrs = core_headers(&req.headers);
+        let creq = ClientRequest {
+            host: &req.host,
+            target: &req.target,
+            origin: None,
+            subprotocols: &subs,
+            extensions: &[],
+            headers: &hdrs,
+        };
+        let mut headers = vec![EMPTY_HEADER; MAX_HEADERS];
+        let status = self
+            .conn
+            .read_response(now, &creq, &self.inbuf[self.start..], &mut headers);
+        let mut out: Vec<Py<PyAny>> = Vec::new();
+        let (len, st) = match status {
+            Ok(ResponseStatus::Partial) => return Ok(()),
+            Ok(ResponseStatus::Accepted { response, len }) => {
+                let sub = match response.subprotocol() {
+                    Some(s) => PyString::new(py, s).into_any().unbind(),
+                    None => py.None(),
+                };
+                let ev = AcceptConnection {
+                    subprotocol: sub,
+                    extensions: PyList::empty(py).into_any().unbind(),
+                    extra_headers: header_list(
+                        py,
+                        response.headers(),
+                        &[
+                            "connection",
+                            "sec-websocket-extensions",
+                            "sec-websocket-accept",
+                            "sec-websocket-protocol",
+                            "upgrade",
+                        ],
+                    )?
+                    .into_any()
+                    .unbind(),
+                };
+                out.push(Py::new(py, events::sub(ev))?.into_any());
+                (len, St::Open)
+            }
+            Ok(ResponseStatus::Rejected {
+                response,
+                body,
+                body_complete,
+                len,
+            }) => {
+                let headers = header_list(py, response.headers(), &[])?
+                    .into_any()
+                    .unbind();
+                let status = response.status();
+                if status < 200 {
+                    out.push(events::reject_connection(py, status, headers, false)?);
+                    (len, St::Closed)
+                } else {
+                    out.push(events::reject_connection(py, status, headers, true)?);
+                    if !body.is_empty() {
+                        out.push(events::reject_data(py, body, false)?);
+                    }
+                    if body_complete {
+                        out.push(events::reject_data(py, b"", true)?);
+                        (len, St::Closed)
+                    } else {
+                        (len, St::Rejecting)
+                    }
+                }
+            }
+            Err(Error::Handshake(e)) => {
+                self.st = St::Closed;
+                let hint = events::reject_connection(
+                    py,
+                    400,
+                    PyList::empty(py).into_any().unbind(),
+                    false,
+                )?;
+                return Err(remote_error(py, e.as_str(), hint));
+            }
+            Err(e) => return Err(core_error(py, e)),
+        };
+        self.start += len;
+        self.st = st;
+        if st == St::Open {
+            self.opened = true;
+        }
+        self.pending.extend(out);
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Frames
+    // ------------------------------------------------------------------------------------
+
+    fn frames_readable(&self) -> bool {
+        match self.st {
+            St::Open | St::RemoteClosing | St::LocalClosing => self.opened,
+            St::Rejecting => self.client,
+            St::Connecting | St::Closed => false,
+        }
+    }
+
+    fn read_one(&mut self, py: Python<'_>, now: u64) -> PyResult<Step> {
+        let WSConnection {
+            conn,
+            inbuf,
+            start,
+            st,
+            tail,
+            failed,
+            pending,
+            ..
+        } = self;
+        let read = conn
+            .read(now, &mut inbuf[*start..])
+            .map_err(|e| core_error(py, e))?;
+        *start += read.consumed;
+        let Some(event) = read.event else {
+            return Ok(if read.consumed == 0 {
+                Step::NeedMore
+            } else {
+                Step::Progress
+            });
+        };
+        let obj = match event {
+            CoreEvent::Data(chunk) => match chunk.kind {
+                MessageKind::Text => {
+                    let s = decode_text(py, tail, chunk.data)?;
+                    events::text_message(py, s, chunk.frame_finished, chunk.message_finished)?
+                }
+                MessageKind::Binary => events::bytes_message(
+                    py,
+                    chunk.data,
+                    chunk.frame_finished,
+                    chunk.message_finished,
+                )?,
+            },
+            CoreEvent::Ping(p) => events::ping(py, p)?,
+            CoreEvent::Pong(p) => events::pong(py, p)?,
+            CoreEvent::Close { status, reason } => {
+                *st = if *st == St::LocalClosing {
+                    St::Closed
+                } else {
+                    St::RemoteClosing
+                };
+                let code = close_code(py, status.as_u16())?;
+                events::close(py, code, PyString::new(py, reason).into_any().unbind())?
+            }
+            CoreEvent::Failed(e) => {
+                tail.len = 0;
+                if conn.state() == ReadyState::Closed {
+                    *st = St::Closed;
+                } else {
+                    *failed = true;
+                }
+                failure_event(py, e)?
+            }
+            CoreEvent::RejectBody { data, finished } => {
+                if finished {
+                    *st = St::Closed;
+                    pending.push_back(events::reject_data(py, b"", true)?);
+                    if data.is_empty() {
+                        return Ok(Step::Progress);
+                    }
+                }
+                events::reject_data(py, data, false)?
+            }
+        };
+        Ok(Step::Event(obj))
+    }
+
+    fn finish_eof(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.eof_done = true;
+        self.conn.handle_eof();
+        match self.st {
+            St::Rejecting => {
+                if self.client {
+                    self.pending.push_back(events::reject_data(py, b"", true)?);
+                }
+            }
+            St::Connecting | St::Closed => {}
+            St::Open | St::RemoteClosing | St::LocalClosing => {
+                let code = close_code(py, 1006)?;
+                self.pending.push_back(events::close(py, code, py.None())?);
+            }
+        }
+        self.st = St::Closed;
+        self.failed = false;
+        Ok(())
+    }
+
+    pub(crate) fn next_event(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.st == St::Closed && !self.eof {
+                // Nothing more can come out of this connection.
+                self.start = self.inbuf.len();
+            }
+            if self.frames_readable() && self.start < self.inbuf.len() {
+                let now = self.now_ms(py)?;
+                match self.read_one(py, now)? {
+                    Step::Event(e) => return Ok(Some(e)),
+                    Step::Progress => continue,
+                    Step::NeedMore => {}
+                }
+            }
+            if self.eof && !self.eof_done {
+                self.finish_eof(py)?;
+                continue;
+            }
+            self.compact();
+            return Ok(None);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Sending
+    // ------------------------------------------------------------------------------------
+
+    fn wrong_state(&self, py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<PyErr> {
+        let state = self.state_obj(py)?;
+        Ok(local_error(
+            py,
+            format!(
+                "Event {} cannot be sent in state {}.",
+                event.repr()?,
+                state.str()?
+            ),
+        ))
+    }
+
+    fn send_request<'py>(&mut self, py: Python<'py>, r: &Request) -> PyResult<Bound<'py, PyBytes>> {
+        if !self.client {
+            return Err(local_error(py, "only a client sends a Request"));
+        }
+        if self.st != St::Connecting || self.sent_request.is_some() {
+            return Err(local_error(py, "the Request has already been sent"));
+        }
+        let host: String = r.host.bind(py).extract()?;
+        let target: String = r.target.bind(py).extract()?;
+        let mut subprotocols = Vec::new();
+        for p in r.subprotocols.bind(py).try_iter()? {
+            subprotocols.push(p?.extract::<String>()?);
+        }
+        let headers = owned_headers(py, r.extra_headers.bind(py))?;
+        let key = urandom16(py)?;
+        let subs: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
+        let hdrs = core_headers(&headers);
+        let creq = ClientRequest {
+            host: &host,
+            target: &target,
+            origin: None,
+            subprotocols: &subs,
+            extensions: &[],
+            headers: &hdrs,
+        };
+        let conn = &mut self.conn;
+        let out = emit(py, |buf| conn.write_request(&creq, key, buf))?;
+        drop(hdrs);
+        self.sent_request = Some(SentRequest {
+            host,
+            target,
+            subprotocols,
+            headers,
+        });
+        // A response may already be buffered.
+        self.read_response(py)?;
+        Ok(out)
+    }
+
+    fn send_accept<'py>(
+        &mut self,
+        py: Python<'py>,
+        a: &AcceptConnection,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if self.client || self.st != St::Connecting || !self.request_seen || self.bad_request {
+            return Err(local_error(
+                py,
+                format!(
+                    "Connection cannot be accepted in state {}",
+                    self.state_obj(py)?.str()?
+                ),
+            ));
+        }
+        let sub: Option<String> = a.subprotocol.bind(py).extract()?;
+        if let Some(s) = &sub {
+            if !self.offered.iter().any(|o| o == s) {
+                return Err(local_error(py, format!("unexpected subprotocol {s}")));
+            }
+        }
+        let headers = owned_headers(py, a.extra_headers.bind(py))?;
+        let hdrs = core_headers(&headers);
+        let opts = Accept {
+            subprotocol: sub.as_deref(),
+            extensions: None,
+            headers: &hdrs,
+        };
+        let now = self.now_ms(py)?;
+        let conn = &mut self.conn;
+        let out = emit(py, |buf| conn.accept(now, &opts, buf))?;
+        self.st = St::Open;
+        self.opened = true;
+        Ok(out)
+    }
+
+    fn write_refusal<'py>(
+        &mut self,
+        py: Python<'py>,
+        status: u16,
+        headers: &[(String, Vec<u8>)],
+        body: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        // The core writes Content-Length and Connection itself.
+        let kept: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .filter(|(n, _)| {
+                !["content-length", "transfer-encoding", "connection"]
+                    .iter()
+                    .any(|s| n.eq_ignore_ascii_case(s))
+            })
+            .cloned()
+            .collect();
+        let hdrs = core_headers(&kept);
+        let out = if self.bad_request {
+            emit(py, |buf| write_reject(status, &hdrs, body, buf))?
+        } else {
+            let conn = &mut self.conn;
+            emit(py, |buf| conn.reject(status, &hdrs, body, buf))?
+        };
+        self.transport_done = true;
+        self.st = St::Closed;
+        Ok(out)
+    }
+
+    fn send_reject<'py>(
+        &mut self,
+        py: Python<'py>,
+        r: &RejectConnection,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if self.client || self.st != St::Connecting {
+            return Err(local_error(
+                py,
+                format!(
+                    "Connection cannot be rejected in state {}",
+                    self.state_obj(py)?.str()?
+                ),
+            ));
+        }
+        let status: u16 = r
+            .status_code
+            .bind(py)
+            .extract()
+            .map_err(|_| local_error(py, "status_code must be an HTTP status (200-599)"))?;
+        if !(200..=599).contains(&status) {
+            return Err(local_error(
+                py,
+                "status_code must be an HTTP status (200-599)",
+            ));
+        }
+        let headers = owned_headers(py, r.headers.bind(py))?;
+        if r.has_body.bind(py).is_truthy()? {
+            self.reject = Some(PendingReject {
+                status,
+                headers,
+                body: Vec::new(),
+            });
+            self.st = St::Rejecting;
+            return Ok(PyBytes::new(py, b""));
+        }
+        self.write_refusal(py, status, &headers, b"")
+    }
+
+    fn send_reject_data<'py>(
+        &mut self,
+        py: Python<'py>,
+        d: &RejectData,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if self.client || self.st != St::Rejecting {
+            return Err(local_error(
+                py,
+                format!(
+                    "Cannot send rejection data in state {}",
+                    self.state_obj(py)?.str()?
+                ),
+            ));
+        }
+        let Some(mut pending) = self.reject.take() else {
+            return Err(local_error(py, "no rejection in progress"));
+        };
+        let data = d.data.bind(py);
+        let body = &mut pending.body;
+        if with_bytes(data, |b| body.extend_from_slice(b))?.is_none() {
+            self.reject = Some(pending);
+            return Err(PyTypeError::new_err("RejectData.data must be bytes"));
+        }
+        if d.body_finished.bind(py).is_truthy()? {
+            return self.write_refusal(py, pending.status, &pending.headers, &pending.body);
+        }
+        self.reject = Some(pending);
+        Ok(PyBytes::new(py, b""))
+    }
+
+    fn send_message<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        m: &Message,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if self.effective() != St::Open {
+            return Err(self.wrong_state(py, event)?);
+        }
+        let fin = m.message_finished.bind(py).is_truthy()?;
+        let data = m.data.bind(py);
+        let (kind, encoded) = if let Ok(s) = data.cast::<PyString>() {
+            (MessageKind::Text, Some(s.encode_utf8()?))
+        } else if data.is_instance_of::<PyBytes>()
+            || data.is_instance_of::<PyByteArray>()
+            || data.is_instance_of::<PyMemoryView>()
+        {
+            (MessageKind::Binary, None)
+        } else {
+            return Err(PyTypeError::new_err("Must provide bytes or text"));
+        };
+        let payload = match &encoded {
+            Some(b) => b.clone().into_any(),
+            None => bytes_like(data)?,
+        };
+        let whole = match self.tx_kind {
+            Some(k) if k != kind => {
+                return Err(PyTypeError::new_err("Data type mismatch inside message"))
+            }
+            Some(_) => false,
+            None => fin,
+        };
+        let conn = &mut self.conn;
+        // The slice is taken anew for each core call, and no Python code runs while it lives.
+        let out = emit(py, |buf| {
+            with_bytes(&payload, |bytes| {
+                if whole {
+                    conn.send(kind, bytes, buf)
+                } else {
+                    conn.send_fragment(kind, bytes, fin, buf)
+                }
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(Err(Error::InvalidState))
+        })?;
+        self.tx_kind = if fin { None } else { Some(kind) };
+        Ok(out)
+    }
+
+    fn send_control<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        payload: &Bound<'py, PyAny>,
+        ping: bool,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if self.effective() != St::Open {
+            return Err(self.wrong_state(py, event)?);
+        }
+        let payload = bytes_like(payload)?;
+        let conn = &mut self.conn;
+        emit(py, |buf| {
+            with_bytes(&payload, |p| {
+                if ping {
+                    conn.send_ping(p, buf)
+                } else {
+                    conn.send_pong(p, buf)
+                }
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(Err(Error::InvalidState))
+        })
+    }
+
+    fn drain_transmit(&mut self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        let mut scratch = vec![0u8; 256];
+        loop {
+            match self.conn.poll_transmit(&mut scratch) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&scratch[..n]),
+                Err(Error::BufferTooSmall { needed }) => scratch.resize(needed, 0),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    fn send_close<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        c: &CloseConnection,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let st = self.effective();
+        if st != St::Open && st != St::RemoteClosing {
+            return Err(self.wrong_state(py, event)?);
+        }
+        if self.failed {
+            // The core already chose the close frame for the violation; send that one.
+            let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
+            self.failed = false;
+            self.st = St::Closed;
+            self.tx_kind = None;
+            return Ok(PyBytes::new(py, &out));
+        }
+        let code: i64 = c.code.bind(py).extract()?;
+        let reason: Option<String> = c.reason.bind(py).extract()?;
+        let next = if st == St::RemoteClosing {
+            St::Closed
+        } else {
+            St::LocalClosing
+        };
+        if code == 1005 && st == St::RemoteClosing {
+            // Echo the peer's code-less close frame (queued by the core).
+            let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
+            self.st = next;
+            self.tx_kind = None;
+            return Ok(PyBytes::new(py, &out));
+        }
+        // Local-only codes cannot travel; wsproto sends 1000 instead (1005 too, as the core
+        // has no code-less close).
+        let code = match code {
+            1005 | 1006 | 1015 => 1000,
+            c => c,
+        };
+        let code = u16::try_from(code)
+            .ok()
+            .and_then(CloseCode::new)
+            .ok_or_else(|| local_error(py, format!("close code {code} may not be sent")))?;
+        let mut reason = reason.unwrap_or_default();
+        if reason.len() > 123 {
+            let mut cut = 123;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        let now = self.now_ms(py)?;
+        let conn = &mut self.conn;
+        let out = emit(py, |buf| conn.close(now, code, &reason, buf))?;
+        self.st = next;
+        self.tx_kind = None;
+        Ok(out)
+    }
+
+    /// Brings `st` in line with the core after it acted on its own (timers, `data_to_send`).
+    fn sync_closed(&mut self) {
+        if self.opened && self.conn.state() == ReadyState::Closed && !self.failed {
+            self.st = St::Closed;
+        }
+    }
+}
+
+fn failure_event(py: Python<'_>, e: ProtocolError) -> PyResult<Py<PyAny>> {
+    let code = close_code(py, e.close_code().get())?;
+    events::close(py, code, PyString::new(py, e.as_str()).into_any().unbind())
+}
+
+#[pymethods]
+impl WSConnection {
+    #[new]
+    #[pyo3(signature = (
+        connection_type, *, max_frame_payload=None, max_message_size=None, max_fragments=None,
+        max_handshake_size=None, handshake_timeout=Some(10.0), auth_timeout=None,
+        keepalive_interval=None, keepalive_timeout=Some(10.0), close_timeout=Some(5.0),
+        auto_pong=false, clock=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        connection_type: &Bound<'_, PyAny>,
+        max_frame_payload: Option<u64>,
+        max_message_size: Option<u64>,
+        max_fragments: Option<u32>,
+        max_handshake_size: Option<usize>,
+        handshake_timeout: Option<f64>,
+        auth_timeout: Option<f64>,
+        keepalive_interval: Option<f64>,
+        keepalive_timeout: Option<f64>,
+        close_timeout: Option<f64>,
+        auto_pong: bool,
+        clock: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let opts = options(
+            py,
+            max_frame_payload,
+            max_message_size,
+            max_fragments,
+            max_handshake_size,
+            handshake_timeout,
+            auth_timeout,
+            keepalive_interval,
+            keepalive_timeout,
+            close_timeout,
+            auto_pong,
+            clock,
+        )?;
+        WSConnection::build(py, connection_type, opts, false)
+    }
+
+    /// Whether this is the client end.
+    #[getter]
+    fn client(&self) -> bool {
+        self.client
+    }
+
+    /// The ``ConnectionState``.
+    #[getter]
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.state_obj(py)
+    }
+
+    /// The browser-style ``ReadyState`` (0 connecting, 1 open, 2 closing, 3 closed).
+    #[getter]
+    fn ready_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let name = match self.conn.state() {
+            _ if self.eof || self.transport_done => "CLOSED",
+            ReadyState::Connecting => "CONNECTING",
+            ReadyState::Open => "OPEN",
+            ReadyState::Closing => "CLOSING",
+            ReadyState::Closed => "CLOSED",
+        };
+        member(py, "ReadyState", name)
+    }
+
+    /// How the connection ended (or is ending), once known: the peer's close code, ours when
+    /// the connection failed, 1006 when it was lost. ``None`` before that.
+    #[getter]
+    fn close_code(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.conn.close_status() {
+            Some(s) => Ok(Some(close_code(py, s.as_u16())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the transport should now be closed (after writing ``data_to_send()``).
+    #[getter]
+    fn should_close_transport(&self) -> bool {
+        self.transport_done || self.conn.should_close_transport()
+    }
+
+    /// Whether the application has authenticated the connection (see ``auth_timeout``).
+    #[getter]
+    fn authenticated(&self) -> bool {
+        self.conn.is_authenticated()
+    }
+
+    /// Marks a server connection authenticated, stopping the ``auth_timeout`` timer.
+    fn set_authenticated(&mut self) {
+        self.conn.set_authenticated();
+    }
+
+    /// Returns the bytes to send for ``event``.
+    fn send<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if !self.opened {
+            if let Ok(r) = event.cast::<Request>() {
+                return self.send_request(py, r.get());
+            }
+            if let Ok(a) = event.cast::<AcceptConnection>() {
+                return self.send_accept(py, a.get());
+            }
+            if let Ok(r) = event.cast::<RejectConnection>() {
+                return self.send_reject(py, r.get());
+            }
+            if let Ok(d) = event.cast::<RejectData>() {
+                return self.send_reject_data(py, d.get());
+            }
+            return Err(local_error(
+                py,
+                format!(
+                    "Event {} cannot be sent during the handshake",
+                    event.repr()?
+                ),
+            ));
+        }
+        if let Ok(m) = event.cast::<Message>() {
+            return self.send_message(py, event, m.get());
+        }
+        if let Ok(p) = event.cast::<Ping>() {
+            return self.send_control(py, event, p.get().payload.bind(py), true);
+        }
+        if let Ok(p) = event.cast::<Pong>() {
+            return self.send_control(py, event, p.get().payload.bind(py), false);
+        }
+        if let Ok(c) = event.cast::<CloseConnection>() {
+            return self.send_close(py, event, c.get());
+        }
+        Err(self.wrong_state(py, event)?)
+    }
+
+    /// Feeds bytes received from the peer (``bytes``, ``bytearray`` or ``memoryview``);
+    /// ``None`` means the transport reached end-of-file.
+    #[pyo3(signature = (data))]
+    fn receive_data(&mut self, py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let Some(data) = data else {
+            self.eof = true;
+            return Ok(());
+        };
+        if self.eof {
+            return Err(local_error(py, "Connection already closed."));
+        }
+        self.append(data)?;
+        match self.st {
+            St::Connecting => self.advance_handshake(py),
+            St::Closed => {
+                self.inbuf.clear();
+                self.start = 0;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// An iterator over the events the received data produced. Data is parsed as the
+    /// iterator advances.
+    fn events(slf: &Bound<'_, Self>) -> EventIter {
+        EventIter {
+            conn: slf.clone().unbind(),
+        }
+    }
+
+    /// Server: feeds an upgrade request that was already parsed elsewhere.
+    fn initiate_upgrade_connection(
+        &mut self,
+        py: Python<'_>,
+        headers: &Bound<'_, PyAny>,
+        path: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if self.client {
+            return Err(local_error(
+                py,
+                "Cannot initiate an upgrade connection when acting as the client",
+            ));
+        }
+        let mut head = b"GET ".to_vec();
+        head.extend(bytes_or_str(path, "path")?);
+        head.extend_from_slice(b" HTTP/1.1\r\n");
+        for (n, v) in owned_headers(py, headers)? {
+            head.extend_from_slice(n.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(&v);
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        let b = PyBytes::new(py, &head);
+        self.receive_data(py, Some(b.as_any()))
+    }
+
+    /// The frames and responses the connection produced on its own, to be written to the
+    /// transport: keepalive pings, automatic pongs (``auto_pong=True``), a close reply or a
+    /// failure close the application has not sent, the HTTP error response after a timed-out
+    /// or invalid handshake. Call it after ``handle_timeout`` and after handling events.
+    fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        if self.transport_done || self.st == St::Rejecting {
+            return Ok(PyBytes::new(py, b""));
+        }
+        let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
+        if self.failed && self.conn.state() == ReadyState::Closed {
+            self.failed = false;
+        }
+        self.sync_closed();
+        if self.bad_request && !out.is_empty() {
+            self.st = St::Closed;
+        }
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The next deadline, in the clock's time base, or ``None`` when no timer is armed.
+    fn poll_timeout(&self) -> Option<f64> {
+        self.conn
+            .poll_timeout()
+            .map(|ms| self.t0 + (ms as f64) / 1000.0)
+    }
+
+    /// Acts on expired deadlines (``now`` defaults to the clock). Then call
+    /// ``data_to_send()`` and ``events()``.
+    #[pyo3(signature = (now=None))]
+    fn handle_timeout(&mut self, py: Python<'_>, now: Option<f64>) -> PyResult<()> {
+        let ms = match now {
+            Some(n) => self.to_ms(n),
+            None => self.now_ms(py)?,
+        };
+        let before = self.conn.failure();
+        self.conn.handle_timeout(ms);
+        let after = self.conn.failure();
+        if after != before {
+            let (code, reason) = match after {
+                Some(Failure::DeadPeer) => (1006, "keepalive timeout"),
+                Some(Failure::CloseTimeout) => (1006, "close timeout"),
+                Some(Failure::Handshake(HandshakeError::Timeout)) => (1006, "handshake timed out"),
+                Some(Failure::Protocol(e)) => {
+                    self.failed = true;
+                    (e.close_code().get(), e.as_str())
+                }
+                _ => (1006, "connection lost"),
+            };
+            if !self.failed {
+                self.st = St::Closed;
+            }
+            let code = close_code(py, code)?;
+            self.pending.push_back(events::close(
+                py,
+                code,
+                PyString::new(py, reason).into_any().unbind(),
+            )?);
+        } else {
+            self.sync_closed();
+        }
+        Ok(())
+    }
+}
+
+/// The iterator returned by ``events()``.
+#[pyclass(module = "wsmachine._wsmachine")]
+pub struct EventIter {
+    conn: Py<WSConnection>,
+}
+
+#[pymethods]
+impl EventIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.conn.bind(py).borrow_mut().next_event(py)
+    }
+}
+
+/// wsproto's low-level ``Connection``: a connection whose opening handshake happened
+/// elsewhere. It starts OPEN; ``trailing_data`` is fed as received bytes.
+#[pyclass(name = "Connection", extends = WSConnection, module = "wsmachine._wsmachine")]
+pub struct Connection_;
+
+#[pymethods]
+impl Connection_ {
+    #[new]
+    #[pyo3(signature = (
+        connection_type, extensions=None, trailing_data=None, *, max_frame_payload=None,
+        max_message_size=None, max_fragments=None, keepalive_interval=None,
+        keepalive_timeout=Some(10.0), close_timeout=Some(5.0), auto_pong=false, clock=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        connection_type: &Bound<'_, PyAny>,
+        extensions: Option<&Bound<'_, PyAny>>,
+        trailing_data: Option<&Bound<'_, PyAny>>,
+        max_frame_payload: Option<u64>,
+        max_message_size: Option<u64>,
+        max_fragments: Option<u32>,
+        keepalive_interval: Option<f64>,
+        keepalive_timeout: Option<f64>,
+        close_timeout: Option<f64>,
+        auto_pong: bool,
+        clock: Option<Py<PyAny>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        let _ = extensions;
+        let opts = options(
+            py,
+            max_frame_payload,
+            max_message_size,
+            max_fragments,
+            None,
+            None,
+            None,
+            keepalive_interval,
+            keepalive_timeout,
+            close_timeout,
+            auto_pong,
+            clock,
+        )?;
+        let mut base = WSConnection::build(py, connection_type, opts, true)?;
+        if let Some(d) = trailing_data {
+            base.receive_data(py, Some(d))?;
+        }
+        Ok(PyClassInitializer::from(base).add_subclass(Connection_))
+    }
+}

@@ -1,0 +1,62 @@
+"""wsmachine: a sans-IO WebSocket (RFC 6455) engine in Rust with wsproto's API.
+
+Everything here is also available under wsproto's module layout in ``wsmachine.wsproto``.
+"""
+
+from ._types import (
+    CloseReason,
+    ConnectionState,
+    ConnectionType,
+    LocalProtocolError,
+    Opcode,
+    ProtocolError,
+    ReadyState,
+    RemoteProtocolError,
+)
+from ._wsmachine import (
+    AcceptConnection,
+    Backoff,
+    BytesMessage,
+    CloseConnection,
+    Connection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+    WSConnection,
+    __version__,
+    generate_accept_token,
+    should_reconnect,
+)
+
+__all__ = [
+    "AcceptConnection",
+    "Backoff",
+    "BytesMessage",
+    "CloseConnection",
+    "CloseReason",
+    "Connection",
+    "ConnectionState",
+    "ConnectionType",
+    "Event",
+    "LocalProtocolError",
+    "Message",
+    "Opcode",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "ReadyState",
+    "RejectConnection",
+    "RejectData",
+    "RemoteProtocolError",
+    "Request",
+    "TextMessage",
+    "WSConnection",
+    "__version__",
+    "generate_accept_token",
+    "should_reconnect",
+]
