@@ -604,7 +604,7 @@ impl Connection {
         let mut pos = 0usize;
         loop {
             if let Some(frame) = self.rx.frame {
-                return Ok(self.read_payload(frame, pos, buf));
+                return Ok(self.read_payload(now, frame, pos, buf));
             }
             let rest = buf.get(pos..).unwrap_or_default();
             let (h, hlen) = match decode_header(rest) {
@@ -664,6 +664,7 @@ impl Connection {
             pos = pos.saturating_add(hlen);
             if h.payload_len == 0 {
                 return Ok(self.read_payload(
+                    now,
                     RxFrame {
                         remaining: 0,
                         mask: None,
@@ -718,7 +719,13 @@ impl Connection {
     }
 
     /// Delivers the next chunk of the current data frame's payload from `buf[pos..]`.
-    fn read_payload<'b>(&mut self, mut frame: RxFrame, pos: usize, buf: &'b mut [u8]) -> Read<'b> {
+    fn read_payload<'b>(
+        &mut self,
+        now: u64,
+        mut frame: RxFrame,
+        pos: usize,
+        buf: &'b mut [u8],
+    ) -> Read<'b> {
         let len = buf.len();
         let avail = len.saturating_sub(pos);
         if avail == 0 && frame.remaining != 0 {
@@ -743,7 +750,7 @@ impl Connection {
                 || (message_finished && !self.rx.utf8.is_complete()))
         {
             // The connection fails; `len` consumes everything (no event borrows from `buf`).
-            return self.fail_without_time(ProtocolError::InvalidUtf8, len);
+            return self.fail(now, ProtocolError::InvalidUtf8, len);
         }
         let message_start = !self.rx.started;
         self.rx.started = true;
@@ -840,15 +847,9 @@ impl Connection {
         }
     }
 
+    /// Fails the connection because of `e`: queues the close frame (or, if ours is already
+    /// out, ends the connection), ignores further input and arms the close timeout.
     fn fail(&mut self, now: u64, e: ProtocolError, len: usize) -> Read<'static> {
-        let r = self.fail_without_time(e, len);
-        if !self.closed {
-            self.phase_deadline = deadline(now, self.config.close_timeout_ms);
-        }
-        r
-    }
-
-    fn fail_without_time(&mut self, e: ProtocolError, len: usize) -> Read<'static> {
         self.failure = Some(Failure::Protocol(e));
         self.rx.discard = true;
         self.rx.frame = None;
@@ -864,6 +865,7 @@ impl Connection {
         } else {
             self.status = Some(CloseStatus::Code(e.close_code()));
             self.close_queued = Some(PendingClose::Fail(e));
+            self.phase_deadline = deadline(now, self.config.close_timeout_ms);
         }
         Read {
             consumed: len,
