@@ -1,0 +1,192 @@
+//! The client's response parser on arbitrary bytes (optionally after a valid 101 status line
+//! and accept header, so that the fuzzer reaches the header checks), fed as a growing buffer,
+//! then whatever follows the head: frames after an accept, body bytes after a rejection.
+//!
+//! Input: `flags: u8`, `max_handshake_size: u16` (0 = default), `headers: u8`, `step: u8`
+//! (bytes added per read; 0 = all at once), then the response bytes.
+#![no_main]
+
+use arbitrary::{Result, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use wsmachine::{
+    Config, Connection, Error, Event, Failure, HandshakeError, ReadyState, ResponseStatus,
+    EMPTY_HEADER,
+};
+use wsmachine_fuzz::{valid_response, Harness, CLIENT_KEY, REQUEST};
+
+fn run(data: &[u8]) -> Result<()> {
+    let mut u = Unstructured::new(data);
+    let flags: u8 = u.arbitrary()?;
+    let max: u16 = u.arbitrary()?;
+    let nheaders = usize::from(u.arbitrary::<u8>()? % 64);
+    let step = usize::from(u.arbitrary::<u8>()?);
+    let rest = u.take_rest();
+    let mut buf = Vec::new();
+    match flags & 3 {
+        // The valid head without its blank line: the input adds headers and the rest.
+        1 => {
+            let v = valid_response();
+            buf.extend_from_slice(&v[..v.len() - 2]);
+        }
+        2 => buf.extend_from_slice(&valid_response()),
+        _ => {}
+    }
+    buf.extend_from_slice(rest);
+    let mut cfg = Config::new();
+    if max != 0 {
+        cfg.max_handshake_size = usize::from(max % 4096);
+    }
+    let limit = cfg.max_handshake_size;
+    let mut conn = Connection::client(cfg, 0, [7; 16]);
+    let mut out = [0u8; 512];
+    let n = conn
+        .write_request(&REQUEST, CLIENT_KEY, &mut out)
+        .expect("request");
+    assert!(out[..n].starts_with(b"GET /chat HTTP/1.1\r\n"));
+
+    if flags & 4 != 0 && rest.len().is_multiple_of(5) {
+        let t = conn.poll_timeout().expect("handshake deadline armed");
+        conn.handle_timeout(t);
+        assert_eq!(conn.state(), ReadyState::Closed);
+        assert!(conn.should_close_transport());
+        assert_eq!(
+            conn.failure(),
+            Some(Failure::Handshake(HandshakeError::Timeout))
+        );
+        assert_eq!(
+            conn.poll_transmit(&mut out),
+            Ok(0),
+            "a client writes no HTTP error"
+        );
+        return Ok(());
+    }
+
+    let mut k = if step == 0 {
+        buf.len()
+    } else {
+        step.min(buf.len())
+    };
+    loop {
+        let mut headers = vec![EMPTY_HEADER; nheaders];
+        let prefix = &buf[..k];
+        match conn.read_response(0, &REQUEST, prefix, &mut headers) {
+            Ok(ResponseStatus::Partial) => {
+                assert!(k < limit, "Partial at {k} bytes with a {limit}-byte limit");
+                assert_eq!(conn.state(), ReadyState::Connecting);
+            }
+            Ok(ResponseStatus::Accepted { response, len }) => {
+                assert!(len <= k && len <= limit);
+                assert_eq!(response.status(), 101);
+                assert_eq!(conn.state(), ReadyState::Open);
+                if let Some(p) = response.subprotocol() {
+                    assert!(
+                        REQUEST.subprotocols.contains(&p),
+                        "unoffered subprotocol {p}"
+                    );
+                }
+                for e in response.extensions() {
+                    let name = e.split(|&b| b == b';').next().unwrap_or_default();
+                    let name = name.trim_ascii();
+                    assert!(
+                        name.eq_ignore_ascii_case(b"x-ext"),
+                        "unoffered extension {e:?}"
+                    );
+                }
+                let mut h = Harness::new(conn);
+                h.upgraded = true;
+                let tail = buf[len..].to_vec();
+                for c in tail.chunks(usize::from(flags >> 3) + 1) {
+                    h.feed(c, 256);
+                }
+                h.jump(256);
+                return Ok(());
+            }
+            Ok(ResponseStatus::Rejected {
+                response,
+                body,
+                body_complete,
+                len,
+            }) => {
+                assert_ne!(response.status(), 101);
+                assert!(len <= k);
+                let head = len - body.len();
+                assert!(head <= limit);
+                let cl = response.content_length();
+                if let Some(cl) = cl {
+                    assert!(body.len() as u64 <= cl);
+                    assert_eq!(body_complete, body.len() as u64 == cl);
+                } else {
+                    assert!(!body_complete);
+                }
+                assert_eq!(conn.state(), ReadyState::Closed);
+                assert_eq!(
+                    conn.failure(),
+                    Some(Failure::Handshake(HandshakeError::Rejected))
+                );
+                assert_eq!(conn.poll_transmit(&mut out), Ok(0));
+                // More body arrives through `read`, driven as the contract says.
+                let mut got = body.len() as u64;
+                let mut more = buf[len..].to_vec();
+                more.extend_from_slice(b"trailing bytes after the body");
+                let mut finished = body_complete;
+                for chunk in more.chunks(usize::from(flags >> 3) + 1) {
+                    let mut pending = chunk.to_vec();
+                    let mut pos = 0;
+                    let mut rounds = 0;
+                    loop {
+                        rounds += 1;
+                        assert!(rounds <= pending.len() + 4, "read keeps reporting events");
+                        let avail = pending.len() - pos;
+                        let r = conn
+                            .read(0, &mut pending[pos..])
+                            .expect("read after rejection");
+                        assert!(r.consumed <= avail);
+                        pos += r.consumed;
+                        match r.event {
+                            None => break,
+                            Some(Event::RejectBody { data, finished: f }) => {
+                                assert!(!finished, "body after the body was complete");
+                                assert_eq!(data.len(), r.consumed);
+                                got += data.len() as u64;
+                                if let Some(cl) = cl {
+                                    assert!(got <= cl, "{got} body bytes for Content-Length {cl}");
+                                    assert_eq!(f, got == cl);
+                                } else {
+                                    assert!(!f);
+                                }
+                                finished = f;
+                            }
+                            Some(e) => panic!("after a rejection: {e:?}"),
+                        }
+                    }
+                    assert_eq!(conn.state(), ReadyState::Closed);
+                }
+                conn.handle_eof();
+                assert!(conn.should_close_transport());
+                let _ = finished;
+                return Ok(());
+            }
+            Err(Error::Handshake(e)) => {
+                if e == HandshakeError::TooLarge {
+                    assert!(k >= limit);
+                }
+                assert_eq!(conn.state(), ReadyState::Closed);
+                assert!(conn.should_close_transport());
+                assert_eq!(conn.failure(), Some(Failure::Handshake(e)));
+                assert_eq!(conn.poll_transmit(&mut out), Ok(0));
+                let mut hs = [EMPTY_HEADER; 4];
+                assert!(conn.read_response(0, &REQUEST, &buf, &mut hs).is_err());
+                return Ok(());
+            }
+            Err(e) => panic!("read_response: {e:?}"),
+        }
+        if k == buf.len() {
+            return Ok(());
+        }
+        k = (k + step.max(1)).min(buf.len());
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = run(data);
+});

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora (fuzz/corpus/<target>/seed-*) from RFC 6455 test vectors.
+
+The layouts are documented at the top of each fuzz target. Run from anywhere; idempotent.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEY = bytes([0x37, 0xFA, 0x21, 0x3D])
+
+REQUEST = (b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+
+
+def frame(b0, payload, mask=None, long_len=False):
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    out = bytes([b0])
+    if long_len or n > 0xFFFF:
+        out += bytes([mbit | 127]) + struct.pack(">Q", n)
+    elif n >= 126:
+        out += bytes([mbit | 126]) + struct.pack(">H", n)
+    else:
+        out += bytes([mbit | n])
+    if mask:
+        out += mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    else:
+        out += payload
+    return out
+
+
+def rfc_frames(mask):
+    """RFC 6455 §5.7 examples (masked with `mask` when given) plus a close."""
+    return [
+        frame(0x81, b"Hello", mask),
+        frame(0x01, b"Hel", mask) + frame(0x80, b"lo", mask),
+        frame(0x89, b"Hello", mask),
+        frame(0x8A, b"Hello", mask),
+        frame(0x82, bytes(range(256)), mask),
+        frame(0x82, bytes(300), mask, long_len=True),
+        frame(0x81, "κόσμε".encode(), mask),
+        frame(0x88, struct.pack(">H", 1000) + b"bye", mask),
+        frame(0x88, b"", mask),
+    ]
+
+
+def feed_op(data):
+    return bytes([0]) + struct.pack("<H", len(data)) + data
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+def main():
+    # Server handshake: flags, max (u16), header slots, step, request.
+    write("handshake_server", "rfc-1-3", bytes([0, 0, 0, 16, 0]) + REQUEST)
+    write("handshake_server", "bytewise", bytes([2, 0, 0, 16, 1]) + REQUEST)
+    write("handshake_server", "with-frame", bytes([0, 0, 0, 16, 7]) + REQUEST + frame(0x81, b"Hello", KEY))
+    write("handshake_server", "reject", bytes([4, 0, 0, 16, 0]) + REQUEST + b"body")
+    write("handshake_server", "too-many-headers", bytes([0, 0, 0, 3, 0]) + REQUEST)
+    write("handshake_server", "post", bytes([0, 0, 0, 16, 0]) + REQUEST.replace(b"GET", b"POST"))
+    write("handshake_server", "version-8", bytes([0, 0, 0, 16, 0]) + REQUEST.replace(b"Version: 13", b"Version: 8"))
+    # Client handshake: flags (bit 0-1: valid prefix), max, header slots, step, bytes.
+    write("handshake_client", "accepted", bytes([2, 0, 0, 16, 0]) + frame(0x81, b"Hello"))
+    write("handshake_client", "subprotocol", bytes([1, 0, 0, 16, 5]) + b"Sec-WebSocket-Protocol: chat\r\n\r\n")
+    write("handshake_client", "extension", bytes([1, 0, 0, 16, 0]) + b"Sec-WebSocket-Extensions: x-ext; a=1\r\n\r\n")
+    write("handshake_client", "rejected", bytes([0, 0, 0, 16, 3]) +
+          b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nforbid")
+    write("handshake_client", "rejected-no-length", bytes([8, 0, 0, 16, 0]) +
+          b"HTTP/1.1 503 Service Unavailable\r\n\r\nlater")
+    # Connections: flags (u16), mode, then operations (tag 0: feed len:u16le bytes).
+    for target, mask in (("conn_server", KEY), ("conn_client", None)):
+        for i, f in enumerate(rfc_frames(mask)):
+            write(target, "rfc-5-7-%d" % i, bytes([0, 0, 0]) + feed_op(f))
+        allf = b"".join(rfc_frames(mask)[:-2])
+        write(target, "all", bytes([0, 0, 0]) + feed_op(allf))
+        # Split one byte per read (tag 1: chunk-1, len).
+        write(target, "bytewise", bytes([0, 0, 0, 1, 0]) + struct.pack("<H", len(allf)) + allf)
+        # After a synthesized handshake, then a ping flood and a jump to the deadlines.
+        write(target, "handshake-pings", bytes([0, 0, 1]) + feed_op(frame(0x89, b"p", mask) * 20) + bytes([5]))
+        # Sends: text, binary, fragment, stream, ping, close.
+        sends = (bytes([6, 10]) + b"hello text" + bytes([7, 3]) + b"bin" +
+                 bytes([8, 2, 2]) + b"ab" + bytes([9, 1, 4, 0]) + bytes([10, 4]) + b"abcd" +
+                 bytes([11, 1]) + b"p" + bytes([13, 0x03, 0xE8, 2]) + b"ok" + bytes([5]))
+        write(target, "sends", bytes([0, 0, 0]) + sends)
+        # Keepalive and close timeouts (flags: keepalive + close timeout).
+        write(target, "timers", bytes([0xC0, 0, 100, 0, 200, 0, 50, 0, 0]) + bytes([4, 200, 0, 1, 5, 13, 0x03, 0xE8, 0, 5, 5]))
+        # Deferred handshake: the deadline passes first.
+        write(target, "deferred", bytes([0x10, 0, 10, 0, 2, 5, 16]))
+    # UTF-8: number of cuts, cuts (u16), bytes.
+    samples = ["κόσμε".encode(), b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf0\x90\x80\x80",
+               b"\xc0\xaf", b"\xe2\x82", "𝄞 ascii ünïcödé".encode(), b"ab\xf4\x90\x80\x80cd"]
+    for i, s in enumerate(samples):
+        write("utf8", "sample-%d" % i, bytes([0]) + s)
+        write("utf8", "split-%d" % i, bytes([3, 1, 0, 2, 0, 3, 0]) + s)
+    # Close frames: flags, code (big endian), cut, reason.
+    for name, code, reason in (("normal", 1000, b"bye"), ("reserved-1004", 1004, b""),
+                               ("no-status-1005", 1005, b""), ("private-4999", 4999, "κ".encode()),
+                               ("5000", 5000, b""), ("bad-utf8", 1001, b"\xff"), ("unassigned-2999", 2999, b"")):
+        write("close_frame", name, bytes([0]) + struct.pack(">H", code) + bytes([3]) + reason)
+        write("close_frame", name + "-client", bytes([1]) + struct.pack(">H", code) + bytes([0]) + reason)
+    write("close_frame", "empty", bytes([0, 0, 0, 0]))
+    write("close_frame", "one-byte", bytes([4, 3, 0xE8, 1]))
+
+
+if __name__ == "__main__":
+    main()

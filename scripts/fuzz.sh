@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/, one after the other (one libFuzzer job at a time:
+# the machine is small and shared), and prints the executions per target at the end.
+#
+#   scripts/fuzz.sh            60 s per target
+#   scripts/fuzz.sh SECONDS    SECONDS per target
+#   scripts/fuzz.sh --smoke    ~20 s per target (part of `make test`)
+#   FUZZ_TARGETS="utf8 close_frame" scripts/fuzz.sh 30    only some targets
+#
+# Needs nightly (installed by rustup if missing) and a pinned cargo-fuzz, installed into
+# .tools/cargo-fuzz by scripts/fuzz-install.sh. The corpus grows in fuzz/corpus/<target>/
+# (only the seed-* files are committed); crashes land in fuzz/artifacts/<target>/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=60
+case "${1:-}" in
+    --smoke) secs=20 ;;
+    "") ;;
+    *[!0-9]*) echo "usage: $0 [SECONDS|--smoke]" >&2; exit 2 ;;
+    *) secs=$1 ;;
+esac
+cargo_fuzz=$(bash scripts/fuzz-install.sh)
+export PATH="$(dirname "$cargo_fuzz"):$PATH"
+targets=${FUZZ_TARGETS:-"handshake_server handshake_client conn_server conn_client utf8 close_frame"}
+python3 fuzz/gen_seeds.py
+cd fuzz
+echo "fuzz: building targets (nightly, release, address sanitizer)"
+cargo +nightly fuzz build -O >/dev/null
+logdir=$(mktemp -d)
+summary=()
+status=0
+for t in $targets; do
+    mkdir -p "corpus/$t" "artifacts/$t"
+    echo "fuzz: $t for ${secs}s"
+    # -jobs=1 -workers=1: a single libFuzzer job in a child process, logging to fuzz-0.log.
+    if (cd "$logdir" && rm -f fuzz-0.log && cargo +nightly fuzz run -O \
+        --fuzz-dir "$OLDPWD" "$t" "$OLDPWD/corpus/$t" -- \
+        -jobs=1 -workers=1 -max_total_time="$secs" -print_final_stats=1 -max_len=8192 \
+        -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$OLDPWD/artifacts/$t/" \
+        >"$logdir/$t.out" 2>&1); then
+        ok=ok
+    else
+        ok=FAILED
+        status=1
+    fi
+    log="$logdir/fuzz-0.log"
+    [ -f "$log" ] && cp "$log" "$logdir/$t.log" || log="$logdir/$t.out"
+    execs=$(grep -ho 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -n1)
+    if [ -z "$execs" ]; then
+        execs=$(grep -ho '^#[0-9]*' "$log" | tail -n1 | tr -d '#')
+    fi
+    corpus=$(ls "corpus/$t" | wc -l)
+    summary+=("$(printf '%-18s %-6s %12s execs  %6s corpus files' "$t" "$ok" "${execs:-?}" "$corpus")")
+    if [ "$ok" = FAILED ]; then
+        echo "fuzz: $t FAILED; log follows (artifacts in fuzz/artifacts/$t/)" >&2
+        grep -v '^#' "$log" | tail -n 60 >&2
+    fi
+done
+echo "fuzz: executions per target (${secs}s each)"
+for l in "${summary[@]}"; do echo "  $l"; done
+rm -rf "$logdir"
+exit $status
