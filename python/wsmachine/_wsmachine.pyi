@@ -1,0 +1,347 @@
+"""The native module: wsproto's events and connection over the wsmachine core (Rust)."""
+
+from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, Optional, Sequence, TypeVar, Union, final
+
+from ._types import ConnectionState, ConnectionType, ReadyState
+
+__version__: str
+
+_Headers = Iterable[tuple[Union[bytes, str], Union[bytes, str]]]
+_BytesLike = Union[bytes, bytearray, memoryview]
+
+class Event:
+    """Base class of every event."""
+
+    def __init__(self) -> None: ...
+
+@final
+class Request(Event):
+    """The opening handshake request: received by a server, sent first by a client.
+
+    ``extra_headers`` are ``(name, value)`` pairs; received ones are bytes with lowercase
+    names and exclude Host, Sec-WebSocket-Extensions and Sec-WebSocket-Protocol (which are in
+    ``host``, ``extensions`` and ``subprotocols``). Extension offers are never sent.
+    """
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def host(self) -> str:
+        """The Host header value."""
+    @property
+    def target(self) -> str:
+        """The request target: path and query string."""
+    @property
+    def extensions(self) -> Sequence[Any]:
+        """The offered extensions (received: their header elements, as ``str``)."""
+    @property
+    def extra_headers(self) -> list[tuple[bytes, bytes]]:
+        """The other request headers."""
+    @property
+    def subprotocols(self) -> list[str]:
+        """The offered subprotocols, in order of preference."""
+    def __init__(
+        self,
+        host: str,
+        target: str,
+        extensions: Optional[Sequence[Any]] = None,
+        extra_headers: Optional[_Headers] = None,
+        subprotocols: Optional[list[str]] = None,
+    ) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class AcceptConnection(Event):
+    """Acceptance of the upgrade: sent by a server, received by a client.
+
+    Received ``extra_headers`` exclude the WebSocket headers (Connection, Upgrade,
+    Sec-WebSocket-Accept, -Protocol, -Extensions). ``extensions`` is accepted for
+    compatibility and never negotiated.
+    """
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def subprotocol(self) -> Optional[str]:
+        """The chosen subprotocol (one the client offered), or ``None``."""
+    @property
+    def extensions(self) -> list[Any]:
+        """Accepted extensions: always empty when received."""
+    @property
+    def extra_headers(self) -> list[tuple[bytes, bytes]]:
+        """Extra response headers."""
+    def __init__(
+        self,
+        subprotocol: Optional[str] = None,
+        extensions: Optional[list[Any]] = None,
+        extra_headers: Optional[_Headers] = None,
+    ) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class RejectConnection(Event):
+    """Refusal of the upgrade: the HTTP response's status and headers.
+
+    A server sending ``has_body=True`` follows with ``RejectData`` events; the complete
+    response (with Content-Length) is returned by the ``send`` of the last one. A client
+    receives ``has_body=True`` for every final status, then ``RejectData`` events.
+    """
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def status_code(self) -> int:
+        """The HTTP status (200-599 to send)."""
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The response headers."""
+    @property
+    def has_body(self) -> bool:
+        """Whether ``RejectData`` events follow."""
+    def __init__(
+        self,
+        status_code: int = 400,
+        headers: Optional[_Headers] = None,
+        has_body: bool = False,
+    ) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class RejectData(Event):
+    """A piece of a refusal response's body; the last one has ``body_finished``."""
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def data(self) -> bytes:
+        """The body bytes."""
+    @property
+    def body_finished(self) -> bool:
+        """Whether this is the last piece."""
+    def __init__(self, data: _BytesLike, body_finished: bool = True) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class CloseConnection(Event):
+    """A close frame, received or to send; also how the end of a connection is reported
+    (1006 when the transport was lost or a timer expired, the violation's code when the peer
+    broke the protocol or a limit)."""
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def code(self) -> int:
+        """The close code (a ``CloseReason`` member when registered)."""
+    @property
+    def reason(self) -> Optional[str]:
+        """The reason text, or ``None``."""
+    def __init__(self, code: int, reason: Optional[str] = None) -> None: ...
+    def response(self) -> CloseConnection:
+        """The close event to send back (same code and reason)."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+_T = TypeVar("_T", bytes, str)
+
+class Message(Event, Generic[_T]):
+    """One chunk of a data message: ``str`` data is sent as text, bytes-like as binary.
+
+    Received chunks follow the frames as they arrive: ``frame_finished`` marks the end of a
+    frame and ``message_finished`` the end of the message.
+    """
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def data(self) -> _T:
+        """The chunk."""
+    @property
+    def frame_finished(self) -> bool:
+        """Last chunk of its frame."""
+    @property
+    def message_finished(self) -> bool:
+        """Last chunk of the message."""
+    def __init__(self, data: _T, frame_finished: bool = True, message_finished: bool = True) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __class_getitem__(cls, item: Any, /) -> Any:
+        """``Message[str]`` at run time, as for a generic class."""
+
+@final
+class TextMessage(Message[str]):
+    """A chunk of a text message (never split inside a code point)."""
+
+    def __init__(self, data: str, frame_finished: bool = True, message_finished: bool = True) -> None: ...
+
+@final
+class BytesMessage(Message[bytes]):
+    """A chunk of a binary message."""
+
+    def __init__(self, data: bytes, frame_finished: bool = True, message_finished: bool = True) -> None: ...
+
+@final
+class Ping(Event):
+    """A ping, received or to send (payload at most 125 bytes)."""
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def payload(self) -> bytes:
+        """The payload."""
+    def __init__(self, payload: _BytesLike = b"") -> None: ...
+    def response(self) -> Pong:
+        """The pong answering this ping (same payload)."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Pong(Event):
+    """A pong, received or to send (payload at most 125 bytes)."""
+
+    __match_args__: ClassVar[tuple[str, ...]]
+    @property
+    def payload(self) -> bytes:
+        """The payload."""
+    def __init__(self, payload: _BytesLike = b"") -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class EventIter:
+    """The iterator returned by ``events()``: parses buffered input one event at a time."""
+
+    def __iter__(self) -> EventIter: ...
+    def __next__(self) -> Event: ...
+
+class WSConnection:
+    """A WebSocket connection with wsproto's API.
+
+    A client sends ``Request`` first and receives ``AcceptConnection`` or
+    ``RejectConnection`` + ``RejectData``; a server receives ``Request`` and sends
+    ``AcceptConnection`` or ``RejectConnection`` (+ ``RejectData``). Then both exchange
+    ``TextMessage``/``BytesMessage``, ``Ping``/``Pong`` and ``CloseConnection``. Pings and
+    closes are answered by the application (``event.response()``) unless ``auto_pong``.
+
+    Keyword-only extras: limits (``max_frame_payload``, ``max_message_size`` — default
+    16 MiB, exceeding them closes with 1009 —, ``max_fragments`` — default 65536 —,
+    ``max_handshake_size`` — default 8 KiB), timers in seconds (``handshake_timeout`` 10,
+    ``auth_timeout`` off, ``keepalive_interval`` off, ``keepalive_timeout`` 10,
+    ``close_timeout`` 5; ``None`` or 0 turns one off) driven by ``poll_timeout`` /
+    ``handle_timeout``, and ``clock``, a function returning monotonic seconds
+    (default ``time.monotonic``; use ``loop.time`` under asyncio).
+    """
+
+    def __init__(
+        self,
+        connection_type: ConnectionType,
+        *,
+        max_frame_payload: Optional[int] = None,
+        max_message_size: Optional[int] = None,
+        max_fragments: Optional[int] = None,
+        max_handshake_size: Optional[int] = None,
+        handshake_timeout: Optional[float] = 10.0,
+        auth_timeout: Optional[float] = None,
+        keepalive_interval: Optional[float] = None,
+        keepalive_timeout: Optional[float] = 10.0,
+        close_timeout: Optional[float] = 5.0,
+        auto_pong: bool = False,
+        clock: Optional[Callable[[], float]] = None,
+    ) -> None: ...
+    @property
+    def client(self) -> bool:
+        """Whether this is the client end."""
+    @property
+    def state(self) -> ConnectionState:
+        """wsproto's connection state."""
+    @property
+    def ready_state(self) -> ReadyState:
+        """The browser's readyState: CONNECTING, OPEN, CLOSING or CLOSED."""
+    @property
+    def close_code(self) -> Optional[int]:
+        """How the connection ended or is ending (peer's code, ours on failure, 1006 when
+        lost); ``None`` while open."""
+    @property
+    def should_close_transport(self) -> bool:
+        """Whether to close the transport now, after writing ``data_to_send()``."""
+    @property
+    def authenticated(self) -> bool:
+        """Whether the connection counts as authenticated (see ``auth_timeout``)."""
+    def set_authenticated(self) -> None:
+        """Marks a server connection authenticated, stopping the ``auth_timeout`` timer."""
+    def send(self, event: Event) -> bytes:
+        """Returns the bytes to write for ``event``.
+
+        Raises ``LocalProtocolError`` when the event cannot be sent in the current state,
+        ``TypeError`` for data that is neither ``str`` nor bytes-like, ``ValueError`` for a
+        ping or pong payload over 125 bytes.
+        """
+    def receive_data(self, data: Optional[_BytesLike]) -> None:
+        """Feeds bytes read from the transport; ``None`` reports end-of-file.
+
+        During the opening handshake an invalid request or response raises
+        ``RemoteProtocolError`` (its ``event_hint`` is a fitting ``RejectConnection``).
+        """
+    def events(self) -> Iterator[Event]:
+        """The events the received bytes produce, parsed as the iterator advances."""
+    def initiate_upgrade_connection(self, headers: _Headers, path: Union[bytes, str]) -> None:
+        """Server: feeds an upgrade request that an HTTP server already parsed."""
+    def data_to_send(self) -> bytes:
+        """Bytes the connection produced by itself: keepalive pings, automatic pongs, a close
+        reply or failure close not yet sent by the application, the HTTP error response of a
+        failed handshake. Call after ``handle_timeout`` and after handling events."""
+    def poll_timeout(self) -> Optional[float]:
+        """The next deadline in the clock's time base, or ``None``."""
+    def handle_timeout(self, now: Optional[float] = None) -> None:
+        """Acts on expired deadlines at ``now`` (default: the clock); then call
+        ``data_to_send()`` and ``events()``."""
+
+class Connection(WSConnection):
+    """wsproto's post-handshake ``Connection``: starts OPEN; ``trailing_data`` holds bytes
+    received after the handshake. ``extensions`` is accepted and ignored."""
+
+    def __init__(
+        self,
+        connection_type: ConnectionType,
+        extensions: Optional[list[Any]] = None,
+        trailing_data: Optional[_BytesLike] = None,
+        *,
+        max_frame_payload: Optional[int] = None,
+        max_message_size: Optional[int] = None,
+        max_fragments: Optional[int] = None,
+        keepalive_interval: Optional[float] = None,
+        keepalive_timeout: Optional[float] = 10.0,
+        close_timeout: Optional[float] = 5.0,
+        auto_pong: bool = False,
+        clock: Optional[Callable[[], float]] = None,
+    ) -> None: ...
+
+@final
+class Backoff:
+    """Exponential backoff with jitter: attempt ``n`` waits ``min(initial * 2**n, maximum)``
+    seconds, give or take ``jitter`` (a fraction) of that."""
+
+    def __init__(self, initial: float = 1.0, maximum: float = 30.0, jitter: float = 0.25) -> None: ...
+    @property
+    def initial(self) -> float:
+        """Delay before the first retry, in seconds."""
+    @property
+    def maximum(self) -> float:
+        """Cap on the delay before jitter, in seconds."""
+    @property
+    def jitter(self) -> float:
+        """Jitter as a fraction of the delay."""
+    @property
+    def attempt(self) -> int:
+        """Delays handed out since the last reset."""
+    def reset(self) -> None:
+        """Forget past failures."""
+    def next_delay(self, random: Optional[int] = None) -> float:
+        """The next delay in seconds (``random``: 32 bits, default from ``os.urandom``)."""
+    def delay_for(self, attempt: int, random: int) -> float:
+        """The delay for ``attempt`` given 32 random bits, without changing state."""
+
+def should_reconnect(code: int) -> bool:
+    """Whether a connection closed with ``code`` should be retried (1001, 1006, 1011-1014)."""
+
+def plan(code: int, backoff: Backoff, random: Optional[int] = None) -> Optional[float]:
+    """``None`` when a close with ``code`` should not be retried, else the next delay."""
+
+def generate_accept_token(token: bytes) -> bytes:
+    """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key``."""
