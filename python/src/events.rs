@@ -89,8 +89,8 @@ macro_rules! dataclass_methods {
             }
 
             #[classattr]
-            fn __match_args__() -> Vec<&'static str> {
-                vec![$(stringify!($field)),*]
+            fn __match_args__(py: Python<'_>) -> PyResult<Py<PyTuple>> {
+                Ok(PyTuple::new(py, [$(stringify!($field)),*])?.unbind())
             }
         }
     };
