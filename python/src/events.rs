@@ -207,21 +207,15 @@ pub struct RejectConnection {
 
 dataclass_methods!(RejectConnection, [status_code, headers, has_body], {
     #[new]
-    #[pyo3(signature = (status_code=None, headers=None, has_body=None))]
+    #[pyo3(signature = (status_code=400, headers=None, has_body=false))]
     fn new(
         py: Python<'_>,
-        status_code: Option<Py<PyAny>>,
+        status_code: i64,
         headers: Option<Py<PyAny>>,
-        has_body: Option<Py<PyAny>>,
+        has_body: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let status_code = match status_code {
-            Some(s) => s,
-            None => 400i32.into_pyobject(py)?.into_any().unbind(),
-        };
-        let has_body = match has_body {
-            Some(b) => b,
-            None => false.into_pyobject(py)?.to_owned().into_any().unbind(),
-        };
+        let status_code = status_code.into_pyobject(py)?.into_any().unbind();
+        let has_body = pybool(py, has_body);
         Ok(sub(RejectConnection {
             status_code,
             headers: list_or_new(py, headers),
@@ -243,16 +237,13 @@ pub struct RejectData {
 
 dataclass_methods!(RejectData, [data, body_finished], {
     #[new]
-    #[pyo3(signature = (data, body_finished=None))]
+    #[pyo3(signature = (data, body_finished=true))]
     fn new(
         py: Python<'_>,
         data: Py<PyAny>,
-        body_finished: Option<Py<PyAny>>,
+        body_finished: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let body_finished = match body_finished {
-            Some(b) => b,
-            None => true.into_pyobject(py)?.to_owned().into_any().unbind(),
-        };
+        let body_finished = pybool(py, body_finished);
         Ok(sub(RejectData {
             data,
             body_finished,
@@ -311,41 +302,32 @@ impl Message {
     fn build(
         py: Python<'_>,
         data: Py<PyAny>,
-        frame_finished: Option<Py<PyAny>>,
-        message_finished: Option<Py<PyAny>>,
-    ) -> PyResult<Message> {
-        let t = || -> PyResult<Py<PyAny>> {
-            Ok(true.into_pyobject(py)?.to_owned().into_any().unbind())
-        };
-        Ok(Message {
+        frame_finished: bool,
+        message_finished: bool,
+    ) -> Message {
+        Message {
             data,
-            frame_finished: match frame_finished {
-                Some(v) => v,
-                None => t()?,
-            },
-            message_finished: match message_finished {
-                Some(v) => v,
-                None => t()?,
-            },
-        })
+            frame_finished: pybool(py, frame_finished),
+            message_finished: pybool(py, message_finished),
+        }
     }
 }
 
 dataclass_methods!(Message, [data, frame_finished, message_finished], {
     #[new]
-    #[pyo3(signature = (data, frame_finished=None, message_finished=None))]
+    #[pyo3(signature = (data, frame_finished=true, message_finished=true))]
     fn new(
         py: Python<'_>,
         data: Py<PyAny>,
-        frame_finished: Option<Py<PyAny>>,
-        message_finished: Option<Py<PyAny>>,
+        frame_finished: bool,
+        message_finished: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
         Ok(sub(Message::build(
             py,
             data,
             frame_finished,
             message_finished,
-        )?))
+        )))
     }
 
     /// ``Message[str]`` and the like work at run time, as for a generic dataclass.
@@ -368,14 +350,14 @@ pub struct TextMessage;
 #[pymethods]
 impl TextMessage {
     #[new]
-    #[pyo3(signature = (data, frame_finished=None, message_finished=None))]
+    #[pyo3(signature = (data, frame_finished=true, message_finished=true))]
     fn new(
         py: Python<'_>,
         data: Py<PyAny>,
-        frame_finished: Option<Py<PyAny>>,
-        message_finished: Option<Py<PyAny>>,
+        frame_finished: bool,
+        message_finished: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let m = Message::build(py, data, frame_finished, message_finished)?;
+        let m = Message::build(py, data, frame_finished, message_finished);
         Ok(PyClassInitializer::from(Event)
             .add_subclass(m)
             .add_subclass(TextMessage))
@@ -389,14 +371,14 @@ pub struct BytesMessage;
 #[pymethods]
 impl BytesMessage {
     #[new]
-    #[pyo3(signature = (data, frame_finished=None, message_finished=None))]
+    #[pyo3(signature = (data, frame_finished=true, message_finished=true))]
     fn new(
         py: Python<'_>,
         data: Py<PyAny>,
-        frame_finished: Option<Py<PyAny>>,
-        message_finished: Option<Py<PyAny>>,
+        frame_finished: bool,
+        message_finished: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let m = Message::build(py, data, frame_finished, message_finished)?;
+        let m = Message::build(py, data, frame_finished, message_finished);
         Ok(PyClassInitializer::from(Event)
             .add_subclass(m)
             .add_subclass(BytesMessage))
@@ -413,7 +395,7 @@ pub struct Ping {
 
 dataclass_methods!(Ping, [payload], {
     #[new]
-    #[pyo3(signature = (payload=None))]
+    #[pyo3(signature = (payload=None), text_signature = "(payload=b'')")]
     fn new(py: Python<'_>, payload: Option<Py<PyAny>>) -> PyClassInitializer<Self> {
         sub(Ping {
             payload: payload.unwrap_or_else(|| empty_bytes(py)),
@@ -441,7 +423,7 @@ pub struct Pong {
 
 dataclass_methods!(Pong, [payload], {
     #[new]
-    #[pyo3(signature = (payload=None))]
+    #[pyo3(signature = (payload=None), text_signature = "(payload=b'')")]
     fn new(py: Python<'_>, payload: Option<Py<PyAny>>) -> PyClassInitializer<Self> {
         sub(Pong {
             payload: payload.unwrap_or_else(|| empty_bytes(py)),

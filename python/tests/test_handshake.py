@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import drain, frame, pair
+from conftest import drain, frame, pair, state
 from wsmachine import (
     AcceptConnection,
     ConnectionState,
@@ -62,7 +62,7 @@ def test_accept_with_subprotocol_and_headers() -> None:
     c.receive_data(reply)
     (acc,) = drain(c)
     assert acc == AcceptConnection(subprotocol="chat.v1", extra_headers=[(b"set-cookie", b"s=1")])
-    assert c.state is ConnectionState.OPEN
+    assert state(c) is ConnectionState.OPEN
     assert c.ready_state == 1 and s.ready_state == 1
 
 
@@ -127,7 +127,7 @@ def test_reject_with_body_in_pieces(pieces: int) -> None:
     chunks = [body[i : i + step] for i in range(0, len(body), step)]
     for i, chunk in enumerate(chunks):
         out += s.send(RejectData(data=chunk, body_finished=i == len(chunks) - 1))
-    assert s.state is ConnectionState.CLOSED
+    assert state(s) is ConnectionState.CLOSED
     assert out.count(b"Content-Length") == 1
     # The client reads the response in small pieces.
     got = []
@@ -154,7 +154,7 @@ def test_client_rejection_body_until_eof() -> None:
     assert drain(c) == [RejectData(data=b" body", body_finished=False)]
     c.receive_data(None)
     assert drain(c) == [RejectData(data=b"", body_finished=True)]
-    assert c.state is ConnectionState.CLOSED
+    assert state(c) is ConnectionState.CLOSED
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_invalid_requests_raise_remote_protocol_error(request_bytes: bytes, stat
     # Either send the hint (wsproto's way) ...
     out = s.send(hint)
     assert out.startswith(b"HTTP/1.1 %d " % status)
-    assert s.state is ConnectionState.CLOSED and s.should_close_transport
+    assert state(s) is ConnectionState.CLOSED and s.should_close_transport
     # ... or let the connection write its standard response.
     s2 = server()
     with pytest.raises(RemoteProtocolError):

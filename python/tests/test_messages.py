@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import collect_message, drain, pair, transfer
+from conftest import collect_message, drain, pair, state, transfer
 from wsmachine import (
     BytesMessage,
     CloseConnection,
@@ -155,9 +155,9 @@ def test_close_initiated_by_either_side(direction: str) -> None:
     assert isinstance(ev, CloseConnection) and ev.code is CloseReason.GOING_AWAY
     assert b.state is ConnectionState.REMOTE_CLOSING
     a.receive_data(b.send(ev.response()))
-    assert b.state is ConnectionState.CLOSED
+    assert state(b) is ConnectionState.CLOSED
     assert drain(a) == [CloseConnection(code=1001, reason="bye")]
-    assert a.state is ConnectionState.CLOSED
+    assert state(a) is ConnectionState.CLOSED
     assert a.close_code == 1001 and b.close_code == 1001
     server = b if direction == "client->server" else a
     assert server.should_close_transport
@@ -179,6 +179,7 @@ def test_close_without_code_and_long_reason() -> None:
     s2.receive_data(frame(0x8, b""))
     (ev2,) = drain(s2)
     assert ev2 == CloseConnection(code=CloseReason.NO_STATUS_RCVD, reason="")
+    assert isinstance(ev2, CloseConnection)
     assert s2.send(ev2.response()) == b"\x88\x00"
 
 

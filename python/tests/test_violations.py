@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from conftest import drain, frame, pair
+from conftest import drain, frame, pair, state
 from wsmachine import (
     BytesMessage,
     CloseConnection,
@@ -55,7 +55,7 @@ def test_server_fails_on_client_violation(name: str, raw: bytes, code: int) -> N
     out = s.send(evs[-1].response())
     assert out[:1] == b"\x88"
     assert struct.unpack("!H", out[2:4])[0] == code
-    assert s.state is ConnectionState.CLOSED
+    assert state(s) is ConnectionState.CLOSED
     assert s.should_close_transport
     assert s.close_code == code
     c.receive_data(out)

@@ -69,6 +69,8 @@ def connect(client: AnyConn, server: AnyConn, ev: Any, sev: Any) -> tuple[list[A
 
 @pytest.fixture(params=["wsmachine-client", "wsproto-client"])
 def conns(request: pytest.FixtureRequest) -> tuple[AnyConn, AnyConn, Any, Any]:
+    cev: Any
+    sev: Any
     if request.param == "wsmachine-client":
         c: AnyConn = wm.WSConnection(wm.ConnectionType.CLIENT)
         s: AnyConn = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
@@ -145,9 +147,13 @@ def test_server_failure_close_reaches_the_peer(conns: tuple[AnyConn, AnyConn, An
 @pytest.mark.parametrize("client_lib", ["wsmachine", "wsproto"])
 def test_rejection_with_body(client_lib: str) -> None:
     body = b"go away\n" * 20
+    c: Any
+    s: Any
+    cev: Any
+    sev: Any
     if client_lib == "wsmachine":
-        c: AnyConn = wm.WSConnection(wm.ConnectionType.CLIENT)
-        s: AnyConn = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        c = wm.WSConnection(wm.ConnectionType.CLIENT)
+        s = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
         cev, sev = mev, wev
     else:
         c = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)

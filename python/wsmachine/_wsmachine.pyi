@@ -2,9 +2,32 @@
 
 from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, Optional, Sequence, TypeVar, Union, final
 
+from typing_extensions import Self, disjoint_base
+
 from ._types import ConnectionState, ConnectionType, ReadyState
 
 __version__: str
+__all__ = [
+    "__version__",
+    "Event",
+    "Request",
+    "AcceptConnection",
+    "RejectConnection",
+    "RejectData",
+    "CloseConnection",
+    "Message",
+    "TextMessage",
+    "BytesMessage",
+    "Ping",
+    "Pong",
+    "WSConnection",
+    "Connection",
+    "EventIter",
+    "Backoff",
+    "should_reconnect",
+    "plan",
+    "generate_accept_token",
+]
 
 _Headers = Iterable[tuple[Union[bytes, str], Union[bytes, str]]]
 _BytesLike = Union[bytes, bytearray, memoryview]
@@ -12,7 +35,7 @@ _BytesLike = Union[bytes, bytearray, memoryview]
 class Event:
     """Base class of every event."""
 
-    def __init__(self) -> None: ...
+    def __new__(cls) -> Self: ...
 
 @final
 class Request(Event):
@@ -39,15 +62,15 @@ class Request(Event):
     @property
     def subprotocols(self) -> list[str]:
         """The offered subprotocols, in order of preference."""
-    def __init__(
-        self,
+    def __new__(
+        cls,
         host: str,
         target: str,
-        extensions: Optional[Sequence[Any]] = None,
-        extra_headers: Optional[_Headers] = None,
-        subprotocols: Optional[list[str]] = None,
-    ) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+        extensions: Optional[Sequence[Any]] = ...,
+        extra_headers: Optional[_Headers] = ...,
+        subprotocols: Optional[list[str]] = ...,
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -69,13 +92,13 @@ class AcceptConnection(Event):
     @property
     def extra_headers(self) -> list[tuple[bytes, bytes]]:
         """Extra response headers."""
-    def __init__(
-        self,
-        subprotocol: Optional[str] = None,
-        extensions: Optional[list[Any]] = None,
-        extra_headers: Optional[_Headers] = None,
-    ) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(
+        cls,
+        subprotocol: Optional[str] = ...,
+        extensions: Optional[list[Any]] = ...,
+        extra_headers: Optional[_Headers] = ...,
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -97,13 +120,13 @@ class RejectConnection(Event):
     @property
     def has_body(self) -> bool:
         """Whether ``RejectData`` events follow."""
-    def __init__(
-        self,
-        status_code: int = 400,
-        headers: Optional[_Headers] = None,
-        has_body: bool = False,
-    ) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(
+        cls,
+        status_code: int = ...,
+        headers: Optional[_Headers] = ...,
+        has_body: bool = ...,
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -117,8 +140,9 @@ class RejectData(Event):
     @property
     def body_finished(self) -> bool:
         """Whether this is the last piece."""
-    def __init__(self, data: _BytesLike, body_finished: bool = True) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(
+        cls, data: _BytesLike, body_finished: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -134,14 +158,16 @@ class CloseConnection(Event):
     @property
     def reason(self) -> Optional[str]:
         """The reason text, or ``None``."""
-    def __init__(self, code: int, reason: Optional[str] = None) -> None: ...
+    def __new__(
+        cls, code: int, reason: Optional[str] = ...) -> Self: ...
     def response(self) -> CloseConnection:
         """The close event to send back (same code and reason)."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 _T = TypeVar("_T", bytes, str)
 
+@disjoint_base
 class Message(Event, Generic[_T]):
     """One chunk of a data message: ``str`` data is sent as text, bytes-like as binary.
 
@@ -159,23 +185,26 @@ class Message(Event, Generic[_T]):
     @property
     def message_finished(self) -> bool:
         """Last chunk of the message."""
-    def __init__(self, data: _T, frame_finished: bool = True, message_finished: bool = True) -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(
+        cls, data: _T, frame_finished: bool = ..., message_finished: bool = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
-    def __class_getitem__(cls, item: Any, /) -> Any:
+    def __class_getitem__(cls, item: Any) -> Any:
         """``Message[str]`` at run time, as for a generic class."""
 
 @final
 class TextMessage(Message[str]):
     """A chunk of a text message (never split inside a code point)."""
 
-    def __init__(self, data: str, frame_finished: bool = True, message_finished: bool = True) -> None: ...
+    def __new__(
+        cls, data: str, frame_finished: bool = ..., message_finished: bool = ...) -> Self: ...
 
 @final
 class BytesMessage(Message[bytes]):
     """A chunk of a binary message."""
 
-    def __init__(self, data: bytes, frame_finished: bool = True, message_finished: bool = True) -> None: ...
+    def __new__(
+        cls, data: bytes, frame_finished: bool = ..., message_finished: bool = ...) -> Self: ...
 
 @final
 class Ping(Event):
@@ -185,10 +214,11 @@ class Ping(Event):
     @property
     def payload(self) -> bytes:
         """The payload."""
-    def __init__(self, payload: _BytesLike = b"") -> None: ...
+    def __new__(
+        cls, payload: _BytesLike = ...) -> Self: ...
     def response(self) -> Pong:
         """The pong answering this ping (same payload)."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -199,8 +229,9 @@ class Pong(Event):
     @property
     def payload(self) -> bytes:
         """The payload."""
-    def __init__(self, payload: _BytesLike = b"") -> None: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __new__(
+        cls, payload: _BytesLike = ...) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -210,6 +241,7 @@ class EventIter:
     def __iter__(self) -> EventIter: ...
     def __next__(self) -> Event: ...
 
+@disjoint_base
 class WSConnection:
     """A WebSocket connection with wsproto's API.
 
@@ -228,22 +260,22 @@ class WSConnection:
     (default ``time.monotonic``; use ``loop.time`` under asyncio).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         connection_type: ConnectionType,
         *,
-        max_frame_payload: Optional[int] = None,
-        max_message_size: Optional[int] = None,
-        max_fragments: Optional[int] = None,
-        max_handshake_size: Optional[int] = None,
-        handshake_timeout: Optional[float] = 10.0,
-        auth_timeout: Optional[float] = None,
-        keepalive_interval: Optional[float] = None,
-        keepalive_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 5.0,
-        auto_pong: bool = False,
-        clock: Optional[Callable[[], float]] = None,
-    ) -> None: ...
+        max_frame_payload: Optional[int] = ...,
+        max_message_size: Optional[int] = ...,
+        max_fragments: Optional[int] = ...,
+        max_handshake_size: Optional[int] = ...,
+        handshake_timeout: Optional[float] = ...,
+        auth_timeout: Optional[float] = ...,
+        keepalive_interval: Optional[float] = ...,
+        keepalive_timeout: Optional[float] = ...,
+        close_timeout: Optional[float] = ...,
+        auto_pong: bool = ...,
+        clock: Optional[Callable[[], float]] = ...,
+    ) -> Self: ...
     @property
     def client(self) -> bool:
         """Whether this is the client end."""
@@ -288,36 +320,38 @@ class WSConnection:
         failed handshake. Call after ``handle_timeout`` and after handling events."""
     def poll_timeout(self) -> Optional[float]:
         """The next deadline in the clock's time base, or ``None``."""
-    def handle_timeout(self, now: Optional[float] = None) -> None:
+    def handle_timeout(self, now: Optional[float] = ...) -> None:
         """Acts on expired deadlines at ``now`` (default: the clock); then call
         ``data_to_send()`` and ``events()``."""
 
+@final
 class Connection(WSConnection):
     """wsproto's post-handshake ``Connection``: starts OPEN; ``trailing_data`` holds bytes
     received after the handshake. ``extensions`` is accepted and ignored."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         connection_type: ConnectionType,
-        extensions: Optional[list[Any]] = None,
-        trailing_data: Optional[_BytesLike] = None,
+        extensions: Optional[list[Any]] = ...,
+        trailing_data: Optional[_BytesLike] = ...,
         *,
-        max_frame_payload: Optional[int] = None,
-        max_message_size: Optional[int] = None,
-        max_fragments: Optional[int] = None,
-        keepalive_interval: Optional[float] = None,
-        keepalive_timeout: Optional[float] = 10.0,
-        close_timeout: Optional[float] = 5.0,
-        auto_pong: bool = False,
-        clock: Optional[Callable[[], float]] = None,
-    ) -> None: ...
+        max_frame_payload: Optional[int] = ...,
+        max_message_size: Optional[int] = ...,
+        max_fragments: Optional[int] = ...,
+        keepalive_interval: Optional[float] = ...,
+        keepalive_timeout: Optional[float] = ...,
+        close_timeout: Optional[float] = ...,
+        auto_pong: bool = ...,
+        clock: Optional[Callable[[], float]] = ...,
+    ) -> Self: ...
 
 @final
 class Backoff:
     """Exponential backoff with jitter: attempt ``n`` waits ``min(initial * 2**n, maximum)``
     seconds, give or take ``jitter`` (a fraction) of that."""
 
-    def __init__(self, initial: float = 1.0, maximum: float = 30.0, jitter: float = 0.25) -> None: ...
+    def __new__(
+        cls, initial: float = ..., maximum: float = ..., jitter: float = ...) -> Self: ...
     @property
     def initial(self) -> float:
         """Delay before the first retry, in seconds."""
@@ -332,7 +366,7 @@ class Backoff:
         """Delays handed out since the last reset."""
     def reset(self) -> None:
         """Forget past failures."""
-    def next_delay(self, random: Optional[int] = None) -> float:
+    def next_delay(self, random: Optional[int] = ...) -> float:
         """The next delay in seconds (``random``: 32 bits, default from ``os.urandom``)."""
     def delay_for(self, attempt: int, random: int) -> float:
         """The delay for ``attempt`` given 32 random bits, without changing state."""
@@ -340,7 +374,7 @@ class Backoff:
 def should_reconnect(code: int) -> bool:
     """Whether a connection closed with ``code`` should be retried (1001, 1006, 1011-1014)."""
 
-def plan(code: int, backoff: Backoff, random: Optional[int] = None) -> Optional[float]:
+def plan(code: int, backoff: Backoff, random: Optional[int] = ...) -> Optional[float]:
     """``None`` when a close with ``code`` should not be retried, else the next delay."""
 
 def generate_accept_token(token: bytes) -> bytes:
