@@ -7,6 +7,7 @@ import struct
 from typing import Any, Optional
 
 import pytest
+from hypothesis import settings
 
 from wsmachine import (
     AcceptConnection,
@@ -19,6 +20,11 @@ from wsmachine import (
     TextMessage,
     WSConnection,
 )
+
+
+# No example database: nothing is written into the work tree.
+settings.register_profile("wsmachine", database=None)
+settings.load_profile("wsmachine")
 
 
 class FakeClock:
