@@ -19,6 +19,7 @@ use wsmachine::{
     Role, EMPTY_HEADER,
 };
 
+use crate::chunked::Chunked;
 use crate::events::{
     self, AcceptConnection, CloseConnection, Message, Ping, Pong, RejectConnection, RejectData,
     Request,
@@ -368,6 +369,8 @@ pub struct WSConnection {
     tail: Utf8Tail,
     /// The core failed the connection and its close frame is queued.
     failed: bool,
+    /// Client: the refusal body is chunked; the core passes it on undecoded.
+    chunked: Option<Chunked>,
     clock: Py<PyAny>,
     t0: f64,
 }
@@ -413,6 +416,7 @@ impl WSConnection {
             tx_kind: None,
             tail: Utf8Tail::default(),
             failed: false,
+            chunked: None,
             clock,
             t0,
         })
@@ -612,10 +616,26 @@ impl WSConnection {
                     (len, St::Closed)
                 } else {
                     out.push(events::reject_connection(py, status, headers, true)?);
-                    if !body.is_empty() {
+                    let chunked = response.content_length().is_none()
+                        && response.header("transfer-encoding").is_some_and(|v| {
+                            String::from_utf8_lossy(v)
+                                .to_ascii_lowercase()
+                                .contains("chunked")
+                        });
+                    let mut done = body_complete;
+                    if chunked {
+                        let mut dec = Chunked::new();
+                        let mut decoded = Vec::new();
+                        dec.feed(body, &mut decoded);
+                        if !decoded.is_empty() {
+                            out.push(events::reject_data(py, &decoded, false)?);
+                        }
+                        done = dec.finished();
+                        self.chunked = Some(dec);
+                    } else if !body.is_empty() {
                         out.push(events::reject_data(py, body, false)?);
                     }
-                    if body_complete {
+                    if done {
                         out.push(events::reject_data(py, b"", true)?);
                         (len, St::Closed)
                     } else {
@@ -665,6 +685,7 @@ impl WSConnection {
             tail,
             failed,
             pending,
+            chunked,
             ..
         } = self;
         let read = conn
@@ -712,6 +733,18 @@ impl WSConnection {
                 failure_event(py, e)?
             }
             CoreEvent::RejectBody { data, finished } => {
+                if let Some(dec) = chunked {
+                    let mut decoded = Vec::new();
+                    dec.feed(data, &mut decoded);
+                    if !decoded.is_empty() {
+                        pending.push_back(events::reject_data(py, &decoded, false)?);
+                    }
+                    if dec.finished() || finished {
+                        *st = St::Closed;
+                        pending.push_back(events::reject_data(py, b"", true)?);
+                    }
+                    return Ok(Step::Progress);
+                }
                 if finished {
                     *st = St::Closed;
                     pending.push_back(events::reject_data(py, b"", true)?);

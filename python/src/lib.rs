@@ -4,6 +4,7 @@
 //! happens in the core; this layer converts between Python objects and the core's borrowed
 //! slices, writing each output `bytes` object once.
 
+mod chunked;
 mod conn;
 mod events;
 mod py;

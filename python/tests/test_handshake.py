@@ -270,3 +270,22 @@ def test_eof_during_handshake_ends_quietly() -> None:
     assert s.state is ConnectionState.CLOSED
     with pytest.raises(LocalProtocolError):
         s.receive_data(b"more")
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_client_decodes_chunked_rejection_body(step: int) -> None:
+    c = client()
+    c.send(Request(host="h", target="/"))
+    wire = (
+        b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;name=value\r\nhello\r\nA\r\n, chunked!\r\n0\r\nX-Trailer: y\r\n\r\n"
+    )
+    got = []
+    for i in range(0, len(wire), step):
+        c.receive_data(wire[i : i + step])
+        got += drain(c)
+    assert isinstance(got[0], RejectConnection) and got[0].status_code == 403
+    assert b"".join(e.data for e in got[1:] if isinstance(e, RejectData)) == b"hello, chunked!"
+    assert got[-1] == RejectData(data=b"", body_finished=True)
+    assert sum(1 for e in got if isinstance(e, RejectData) and e.body_finished) == 1
+    assert state(c) is ConnectionState.CLOSED
