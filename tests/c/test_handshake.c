@@ -595,6 +595,44 @@ static void test_client_reject_body_arrives_later(void) {
     ep_free(&s);
 }
 
+/* A refusal without Content-Length: the body runs until the server closes the connection. */
+static void test_client_reject_body_until_eof(void) {
+    static const char resp_text[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nbad";
+    endpoint c, s;
+    wsm_client_request req;
+    wsm_response resp;
+    wsm_header h[HDRS];
+    uint8_t more[8];
+    size_t consumed = 99;
+    bool complete = false;
+    wsm_event ev;
+    start_handshake(&c, &s, &req);
+    REQUIRE_OK(wsm_read_response(c.conn, 0, &req, u8(resp_text), slen(resp_text), h, HDRS, &resp,
+                                 &complete));
+    REQUIRE(complete);
+    CHECK(!resp.accepted);
+    CHECK_EQ(resp.status, 400);
+    CHECK_BYTES_STR(resp.body, resp.body_len, "bad");
+    CHECK(!resp.body_complete);
+    CHECK_EQ(resp.consumed, slen(resp_text));
+    /* Nothing new: no event (a read loop that stops at WSM_EVENT_NONE must not spin). */
+    REQUIRE_OK(wsm_read(c.conn, 0, more, 0, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_NONE);
+    CHECK_EQ(consumed, 0);
+    memcpy(more, " input", 6);
+    REQUIRE_OK(wsm_read(c.conn, 0, more, 6, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_REJECT_BODY);
+    CHECK_EQ(consumed, 6);
+    CHECK_BYTES_STR(ev.data, ev.len, " input");
+    CHECK_EQ(ev.flags & WSM_FLAG_BODY_FIN, 0);
+    CHECK(!wsm_should_close_transport(c.conn));
+    CHECK_OK(wsm_handle_eof(c.conn));
+    CHECK(wsm_should_close_transport(c.conn));
+    CHECK_EQ(wsm_state(c.conn), WSM_CLOSED);
+    ep_free(&c);
+    ep_free(&s);
+}
+
 static void test_client_rejects_bad_accept_and_unoffered_subprotocol(void) {
     static const char bad_accept[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                      "Connection: Upgrade\r\n"
@@ -647,5 +685,6 @@ void run_handshake_tests(void) {
     RUN(test_client_reads_accepted_response);
     RUN(test_client_rejected_with_body);
     RUN(test_client_reject_body_arrives_later);
+    RUN(test_client_reject_body_until_eof);
     RUN(test_client_rejects_bad_accept_and_unoffered_subprotocol);
 }
