@@ -8,7 +8,8 @@
 #   sanitize  the same with -fsanitize=address,undefined (no recovery), run
 #   valgrind  the plain binary under valgrind --error-exitcode=1 --leak-check=full
 #             (installs valgrind with apt-get when missing and running as root)
-#   examples  builds examples/c (scripts/build-c-examples.sh)
+#   examples  builds examples/c (scripts/build-c-examples.sh) and runs echo_client against
+#             echo_server over loopback (also under valgrind when it is installed)
 #   install   installs into a temporary prefix and builds a program with
 #             `pkg-config --cflags --libs --static wsmachine`
 #
@@ -36,7 +37,7 @@ STEPS=("$@")
 for s in "${STEPS[@]}"; do
   case $s in
     plain | sanitize | valgrind | examples | install) ;;
-    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 
