@@ -5,12 +5,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo test setup lint test-rust nostd nopanic doc header header-check interop conformance
+.PHONY: demo test setup lint test-rust nostd nopanic doc header header-check interop python wheel conformance
 
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust nostd nopanic doc header-check interop conformance
+test: setup lint test-rust nostd nopanic doc header-check python interop conformance
 	@echo "make test: all checks passed"
 
 setup:
@@ -41,10 +41,19 @@ header-check:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps
 
+# The Python wheel: build into .venv, pytest (incl. real wsproto on the other side),
+# mypy --strict, stubtest.
+python:
+	bash scripts/test-python.sh
+
+# Writes the abi3 wheel to dist/.
+wheel:
+	bash scripts/build-wheel.sh
+
 # The Rust echo server and client against Python websockets (pinned, in .venv).
 interop:
 	bash scripts/interop.sh
 
-# Autobahn|Testsuite (installed into .tools/autobahn) against the Rust echo server and client.
+# Autobahn|Testsuite (installed into .tools/autobahn) against each face's echo server and client.
 conformance:
 	bash scripts/autobahn.sh

@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# scripts/autobahn.sh — RFC 6455 conformance with Autobahn|Testsuite.
+# scripts/autobahn.sh — RFC 6455 conformance with Autobahn|Testsuite, for every face of
+# wsmachine: the Rust examples, the C examples and the Python (asyncio) examples.
 #
 #   scripts/autobahn.sh [all|server|client]      (default: all)
 #
 # 1. installs wstest into .tools/autobahn (scripts/autobahn-install.sh; ~30 s
 #    the first time, ~1 s after);
-# 2. builds the Rust examples (cargo build --release -p wsmachine-examples);
-# 3. server mode: starts `echo-server` on a free 127.0.0.1 port and runs
+# 2. builds each face's echo server and client (Rust: cargo; C: scripts/build-c-examples.sh;
+#    Python: the wheel into .venv);
+# 3. server mode: starts the face's echo server on a free 127.0.0.1 port and runs
 #    `wstest -m fuzzingclient` against it;
 # 4. client mode: starts `wstest -m fuzzingserver` on a free 127.0.0.1 port and
-#    runs `echo-client autobahn` against it;
-# 5. prints a per-group summary for each mode (scripts/autobahn_summary.py).
+#    runs the face's client in its Autobahn-driver mode against it;
+# 5. prints a per-group summary for each face and mode (scripts/autobahn_summary.py).
 #
 # Exit status: 0 when every mode passes; 1 when a mode has a FAILED behaviour
 # or close behaviour, or a NON-STRICT case in groups 1-10 (see the summary
 # script); 2 when a mode produced no report; 3 on a setup problem.
 #
 # Environment:
+#   AUTOBAHN_FACES     which faces to test (default "rust python"; "c" too)
 #   AUTOBAHN_CASES     comma-separated case patterns to run (default "*": all 517)
 #   AUTOBAHN_EXCLUDE   comma-separated case patterns to skip (default none)
 #   AUTOBAHN_REPORTS   report directory (default <repo>/autobahn-reports); each
-#                      mode writes <dir>/server or <dir>/client (HTML + JSON)
+#                      face and mode writes <dir>/<face>-<mode> (HTML + JSON)
 #   AUTOBAHN_TIMEOUT   limit for each mode in seconds (default 900)
 #   AUTOBAHN_PREFIX    where wstest is installed (default <repo>/.tools/autobahn)
 set -euo pipefail
@@ -31,22 +34,54 @@ MODES=${1:-all}
 case $MODES in
   all) MODES="server client" ;;
   server | client) ;;
-  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 3 ;;
+  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 3 ;;
 esac
 CASES=${AUTOBAHN_CASES:-*}
 EXCLUDE=${AUTOBAHN_EXCLUDE:-}
 REPORTS=${AUTOBAHN_REPORTS:-$REPO/autobahn-reports}
 TIMEOUT=${AUTOBAHN_TIMEOUT:-900}
-AGENT=wsmachine
+FACES=${AUTOBAHN_FACES:-rust python}
 
 say() { printf 'autobahn: %s\n' "$*"; }
 
 # --- setup -------------------------------------------------------------------
 WSTEST=$("$HERE/autobahn-install.sh" | sed -n 's/^wstest: //p')
 [[ -x $WSTEST ]] || { say "wstest installation failed"; exit 3; }
-say "building the Rust examples (release)"
-(cd "$REPO" && cargo build --quiet --release -p wsmachine-examples --bins) || exit 3
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
+CBIN=$REPO/target/c
+PY=$REPO/.venv/bin/python
+for face in $FACES; do
+  case $face in
+    rust)
+      say "building the Rust examples (release)"
+      (cd "$REPO" && cargo build --quiet --release -p wsmachine-examples --bins) || exit 3 ;;
+    c)
+      say "building the C examples"
+      bash "$HERE/build-c-examples.sh" >/dev/null || exit 3 ;;
+    python)
+      say "building the Python wheel into .venv"
+      bash "$HERE/build-wheel.sh" --install >/dev/null || exit 3 ;;
+    *) say "unknown face $face"; exit 3 ;;
+  esac
+done
+
+# The echo server of a face, listening on 127.0.0.1:$2.
+server_cmd() {
+  case $1 in
+    rust) echo "$BIN/echo-server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
+    c) echo "$CBIN/echo_server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
+    python) echo "$PY $REPO/examples/python/echo_server.py --host 127.0.0.1 --port $2" ;;
+  esac
+}
+
+# The Autobahn driver of a face: URL $2, agent $3.
+client_cmd() {
+  case $1 in
+    rust) echo "$BIN/echo-client autobahn --url $2 --agent $3" ;;
+    c) echo "$CBIN/echo_client autobahn --url $2 --agent $3" ;;
+    python) echo "$PY $REPO/examples/python/client.py autobahn --url $2 --agent $3" ;;
+  esac
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -98,35 +133,37 @@ trap 'exit 130' INT TERM
 
 # --- server mode: wstest fuzzingclient -> echo-server --------------------------
 run_server_mode() {
-  local out=$REPORTS/server port spid t0 rc
+  local face=$1 out=$REPORTS/$1-server port spid t0 rc
+  local AGENT=wsmachine-$face
   rm -rf "$out"; mkdir -p "$out"
   port=$(free_port)
-  "$BIN/echo-server" --host 127.0.0.1 --port "$port" --max-seconds "$((TIMEOUT + 60))" \
-    >"$out/echo-server.log" 2>&1 &
+  # shellcheck disable=SC2046 # the command is a plain word list
+  $(server_cmd "$face" "$port") >"$out/echo-server.log" 2>&1 &
   spid=$!; PIDS+=("$spid")
   wait_listening "$port" 10 || { cat "$out/echo-server.log"; say "echo-server did not start"; return 3; }
   write_spec "$out/spec.json" "outdir=\"$out\"" \
     "servers=[{\"agent\": \"$AGENT\", \"url\": \"ws://127.0.0.1:$port\"}]"
-  say "server mode: wstest fuzzingclient -> echo-server on 127.0.0.1:$port, cases [$CASES] exclude [$EXCLUDE]"
+  say "$face server mode: wstest fuzzingclient -> echo server on 127.0.0.1:$port, cases [$CASES] exclude [$EXCLUDE]"
   t0=$SECONDS
   set +e
   (cd "$out" && timeout --kill-after=10 "$TIMEOUT" "$WSTEST" -m fuzzingclient -s spec.json >wstest.log 2>&1)
   rc=$?
   set -e
   stop_pid "$spid"
-  SERVER_SECONDS=$((SECONDS - t0))
-  say "server mode: wstest exited $rc after ${SERVER_SECONDS} s"
+  TIMES+=("$face server $((SECONDS - t0)) s")
+  say "$face server mode: wstest exited $rc after $((SECONDS - t0)) s"
   [[ $rc == 0 ]] || tail -n 15 "$out/wstest.log"
   return 0
 }
 
 # --- client mode: echo-client -> wstest fuzzingserver --------------------------
 run_client_mode() {
-  local out=$REPORTS/client port wpid t0 rc
+  local face=$1 out=$REPORTS/$1-client port wpid t0 rc
+  local AGENT=wsmachine-$face
   rm -rf "$out"; mkdir -p "$out"
   port=$(free_port)
   write_spec "$out/spec.json" "outdir=\"$out\"" "url=\"ws://127.0.0.1:$port\""
-  say "client mode: echo-client -> wstest fuzzingserver on 127.0.0.1:$port, cases [$CASES] exclude [$EXCLUDE]"
+  say "$face client mode: client -> wstest fuzzingserver on 127.0.0.1:$port, cases [$CASES] exclude [$EXCLUDE]"
   t0=$SECONDS
   # -u 0: no embedded web server. WSTEST_LISTEN_INTERFACE: the launcher written
   # by autobahn-install.sh binds 127.0.0.1 only (upstream binds 0.0.0.0).
@@ -135,30 +172,35 @@ run_client_mode() {
   wpid=$!; PIDS+=("$wpid")
   wait_listening "$port" 30 || { cat "$out/wstest.log"; say "fuzzingserver did not start"; return 3; }
   set +e
-  timeout --kill-after=10 "$TIMEOUT" "$BIN/echo-client" autobahn \
-    --url "ws://127.0.0.1:$port" --agent "$AGENT" >"$out/echo-client.log" 2>&1
+  # shellcheck disable=SC2046
+  timeout --kill-after=10 "$TIMEOUT" $(client_cmd "$face" "ws://127.0.0.1:$port" "$AGENT") \
+    >"$out/echo-client.log" 2>&1
   rc=$?
   set -e
   stop_pid "$wpid"
-  CLIENT_SECONDS=$((SECONDS - t0))
-  say "client mode: echo-client exited $rc after ${CLIENT_SECONDS} s"
+  TIMES+=("$face client $((SECONDS - t0)) s")
+  say "$face client mode: client exited $rc after $((SECONDS - t0)) s"
   [[ $rc == 0 ]] || tail -n 15 "$out/echo-client.log"
   return 0
 }
 
 STATUS=0
 LAST_LINES=()
-for mode in $MODES; do
-  "run_${mode}_mode" || { STATUS=3; continue; }
-  set +e
-  python3 "$HERE/autobahn_summary.py" "$REPORTS/$mode" --label "$mode" | tee "$REPORTS/$mode/summary.txt"
-  rc=${PIPESTATUS[0]}
-  set -e
-  LAST_LINES+=("$(tail -n1 "$REPORTS/$mode/summary.txt")")
-  say "$mode mode report: $REPORTS/$mode/index.html"
-  ((rc > STATUS)) && STATUS=$rc
+TIMES=()
+for face in $FACES; do
+  for mode in $MODES; do
+    "run_${mode}_mode" "$face" || { STATUS=3; continue; }
+    dir=$REPORTS/$face-$mode
+    set +e
+    python3 "$HERE/autobahn_summary.py" "$dir" --label "$face $mode" | tee "$dir/summary.txt"
+    rc=${PIPESTATUS[0]}
+    set -e
+    LAST_LINES+=("$(tail -n1 "$dir/summary.txt")")
+    say "$face $mode report: $dir/index.html"
+    ((rc > STATUS)) && STATUS=$rc
+  done
 done
 echo
 for line in "${LAST_LINES[@]}"; do echo "$line"; done
-say "wall time: server ${SERVER_SECONDS:--} s, client ${CLIENT_SECONDS:--} s; exit $STATUS"
+say "wall time: ${TIMES[*]}; exit $STATUS"
 exit "$STATUS"
