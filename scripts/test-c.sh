@@ -37,7 +37,7 @@ STEPS=("$@")
 for s in "${STEPS[@]}"; do
   case $s in
     plain | sanitize | valgrind | examples | install) ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 
