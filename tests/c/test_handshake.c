@@ -197,8 +197,11 @@ static void test_server_accept_buffer_too_small(void) {
     read_valid(&s);
     memset(&o, 0, sizeof o);
     o.subprotocol = "superchat";
+    memset(out, '#', sizeof out);
     CHECK_RES(wsm_accept(s.conn, 0, &o, out, 40, &needed), WSM_ERR_BUFFER_TOO_SMALL);
     CHECK(needed > 40);
+    CHECK_EQ(out[0], '#'); /* nothing written */
+    CHECK_EQ(out[39], '#');
     CHECK_EQ(needed, slen("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                           "Connection: Upgrade\r\nSec-WebSocket-Accept: "
                           "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: "
@@ -238,8 +241,10 @@ static void test_server_reject_with_status_headers_body(void) {
               WSM_ERR_INVALID_STATUS);
     CHECK_RES(wsm_reject(s.conn, 600, &hd, 1, u8("no entry"), 8, out, sizeof out, &n),
               WSM_ERR_INVALID_STATUS);
+    memset(out, '#', sizeof out);
     CHECK_RES(wsm_reject(s.conn, 401, &hd, 1, u8("no entry"), 8, out, 10, &needed),
               WSM_ERR_BUFFER_TOO_SMALL);
+    CHECK(out[0] == '#' && out[9] == '#'); /* nothing written */
     CHECK_EQ(needed, slen(expect));
     CHECK_EQ(wsm_state(s.conn), WSM_CONNECTING);
     CHECK(!wsm_should_close_transport(s.conn));
@@ -267,8 +272,10 @@ static void test_server_fail_handshake_403(void) {
     CHECK_RES(wsm_fail_handshake(s.conn, WSM_HE_ORIGIN_NOT_ALLOWED), WSM_ERR_INVALID_STATE);
     CHECK_RES(wsm_accept(s.conn, 0, NULL, out, sizeof out, &n), WSM_ERR_INVALID_STATE);
     CHECK(!wsm_should_close_transport(s.conn)); /* the response is not out yet */
+    memset(out, '#', sizeof out);
     CHECK_RES(wsm_poll_transmit(s.conn, out, 8, &n), WSM_ERR_BUFFER_TOO_SMALL);
     CHECK(n > 8);
+    CHECK(out[0] == '#' && out[7] == '#'); /* nothing written */
     REQUIRE_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
     CHECK(n > 0 && n < sizeof out);
     CHECK(n >= 24 && memcmp(out, "HTTP/1.1 403 Forbidden\r\n", 24) == 0);
@@ -362,6 +369,33 @@ static void test_server_bad_requests_get_error_responses(void) {
     }
 }
 
+/* An incomplete head that already fills max_handshake_size bytes can never complete: 431. */
+static void test_server_incomplete_head_at_limit(void) {
+    endpoint s;
+    wsm_config cfg;
+    wsm_header h[HDRS];
+    wsm_request r;
+    wsm_failure_info fi;
+    bool complete = true;
+    uint8_t head[256];
+    size_t n = 0;
+    wsm_config_default(&cfg);
+    cfg.max_handshake_size = sizeof head;
+    REQUIRE_OK(ep_init(&s, "server", WSM_ROLE_SERVER, &cfg));
+    memset(head, 'a', sizeof head);
+    memcpy(head, "GET / HTTP/1.1\r\nX-Long: ", 24);
+    CHECK_OK(wsm_read_request(s.conn, 0, head, sizeof head - 1, h, HDRS, &r, &complete));
+    CHECK(!complete);
+    CHECK_RES(wsm_read_request(s.conn, 0, head, sizeof head, h, HDRS, &r, &complete),
+              WSM_ERR_HANDSHAKE);
+    CHECK_OK(wsm_failure(s.conn, &fi));
+    CHECK_EQ(fi.handshake_error, WSM_HE_TOO_LARGE);
+    CHECK_EQ(fi.http_status, 431);
+    CHECK_OK(wsm_poll_transmit(s.conn, head, sizeof head, &n));
+    CHECK(n > 13 && memcmp(head, "HTTP/1.1 431 ", 13) == 0);
+    ep_free(&s);
+}
+
 static void test_client_writes_request(void) {
     endpoint c, s;
     static const char *const protos[] = {"chat", "superchat"};
@@ -397,8 +431,10 @@ static void test_client_writes_request(void) {
     req.extension_count = 1;
     req.headers = &extra;
     req.header_count = 1;
+    memset(out, '#', sizeof out);
     CHECK_RES(wsm_write_request(c.conn, &req, SAMPLE_NONCE, out, 16, &needed),
               WSM_ERR_BUFFER_TOO_SMALL);
+    CHECK(out[0] == '#' && out[15] == '#'); /* nothing written */
     CHECK_EQ(needed, slen(expect));
     REQUIRE_OK(wsm_write_request(c.conn, &req, SAMPLE_NONCE, out, needed, &n));
     CHECK_EQ(n, needed);
@@ -680,6 +716,7 @@ void run_handshake_tests(void) {
     RUN(test_server_reject_with_status_headers_body);
     RUN(test_server_fail_handshake_403);
     RUN(test_server_bad_requests_get_error_responses);
+    RUN(test_server_incomplete_head_at_limit);
     RUN(test_client_writes_request);
     RUN(test_client_request_validation);
     RUN(test_client_reads_accepted_response);

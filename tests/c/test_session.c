@@ -215,6 +215,16 @@ static void test_streamed_frames(void) {
     CHECK_OK(wsm_begin_frame(p.server.conn, WSM_TEXT, true, 2, out, sizeof out, &n));
     CHECK_RES(wsm_send_payload(p.server.conn, u8("\xFF\xFF"), 2, out, sizeof out, &n),
               WSM_ERR_INVALID_UTF8);
+    pair_free(&p);
+    /* An empty final frame cannot end a text message inside a character. */
+    if (!pair_open(&p, NULL, NULL)) goto done;
+    CHECK_OK(wsm_send_fragment(p.client.conn, WSM_TEXT, u8("\xE2\x82"), 2, false, out,
+                               sizeof out, &n));
+    CHECK_RES(wsm_begin_frame(p.client.conn, WSM_TEXT, true, 0, out, sizeof out, &n),
+              WSM_ERR_INVALID_UTF8);
+    CHECK_OK(wsm_begin_frame(p.client.conn, WSM_TEXT, false, 0, out, sizeof out, &n));
+    CHECK_OK(wsm_send_fragment(p.client.conn, WSM_TEXT, u8("\xAC"), 1, true, out, sizeof out,
+                               &n));
     CHECK_EQ(p.client.anomalies + p.server.anomalies, 0);
 done:
     free(data);
