@@ -231,6 +231,30 @@ done:
     pair_free(&p);
 }
 
+/* A failure while our streamed frame is half sent: no close frame can follow (it would land
+ * inside the frame's payload), so the connection just ends. */
+static void test_failure_during_streamed_frame(void) {
+    pair p;
+    uint8_t out[64], bad[16];
+    size_t n = 0, consumed = 0, bl;
+    wsm_event ev;
+    if (!pair_open(&p, NULL, NULL)) goto done;
+    CHECK_OK(wsm_begin_frame(p.server.conn, WSM_BINARY, true, 10, out, sizeof out, &n));
+    CHECK_OK(wsm_send_payload(p.server.conn, u8("abcd"), 4, out, sizeof out, &n));
+    bl = make_frame(bad, 0x82, NULL, "x", 1); /* unmasked: a protocol error */
+    CHECK_OK(wsm_read(p.server.conn, 0, bad, bl, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_FAILED);
+    CHECK_EQ(ev.close_code, 1002);
+    memset(out, '#', sizeof out);
+    CHECK_OK(wsm_poll_transmit(p.server.conn, out, sizeof out, &n));
+    CHECK_EQ(n, 0);
+    CHECK_EQ(out[0], '#');
+    CHECK(wsm_should_close_transport(p.server.conn));
+    CHECK_EQ(wsm_state(p.server.conn), WSM_CLOSED);
+done:
+    pair_free(&p);
+}
+
 static void test_ping_pong(void) {
     pair p;
     wsm_config cfg;
@@ -767,6 +791,7 @@ void run_session_tests(void) {
     RUN(test_echo_text_and_binary_up_to_1mib);
     RUN(test_send_fragment);
     RUN(test_streamed_frames);
+    RUN(test_failure_during_streamed_frame);
     RUN(test_ping_pong);
     RUN(test_close_initiated_by_client);
     RUN(test_close_initiated_by_server);
