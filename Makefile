@@ -5,12 +5,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo test setup lint test-rust nostd nopanic doc header header-check interop python wheel conformance
+.PHONY: demo test setup lint test-rust nostd nopanic doc header header-check c install interop python wheel conformance
 
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust nostd nopanic doc header-check python interop conformance
+test: setup lint test-rust nostd nopanic doc header-check c python interop conformance
 	@echo "make test: all checks passed"
 
 setup:
@@ -40,6 +40,16 @@ header-check:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps
+
+# The C library: C11 tests plain, under ASan+UBSan and under valgrind; the C examples;
+# an install into a temporary prefix compiled against with pkg-config.
+c:
+	bash scripts/test-c.sh
+
+# make install PREFIX=/usr/local: libwsmachine.a (+ .so), wsmachine.h, wsmachine.pc.
+PREFIX ?= /usr/local
+install:
+	bash scripts/install.sh "$(PREFIX)"
 
 # The Python wheel: build into .venv, pytest (incl. real wsproto on the other side),
 # mypy --strict, stubtest.

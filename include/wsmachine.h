@@ -383,7 +383,8 @@ typedef struct {
   uint32_t keepalive_timeout_ms;
   // Close-handshake timeout in ms (default 5000; 0 = wait forever).
   uint32_t close_timeout_ms;
-  // 1 = answer pings automatically (default), 0 = don't.
+  // 1 = answer pings automatically (default), 0 = don't. Only the latest unsent pong is
+  // kept: to answer every ping, call wsm_poll_transmit after each wsm_read event.
   uint8_t auto_pong;
   // RSV bits an application-level extension uses (default 0).
   uint8_t allowed_rsv;

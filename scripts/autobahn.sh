@@ -19,7 +19,7 @@
 # script); 2 when a mode produced no report; 3 on a setup problem.
 #
 # Environment:
-#   AUTOBAHN_FACES     which faces to test (default "rust python"; "c" too)
+#   AUTOBAHN_FACES     which faces to test (default "rust c python")
 #   AUTOBAHN_CASES     comma-separated case patterns to run (default "*": all 517)
 #   AUTOBAHN_EXCLUDE   comma-separated case patterns to skip (default none)
 #   AUTOBAHN_REPORTS   report directory (default <repo>/autobahn-reports); each
@@ -40,7 +40,7 @@ CASES=${AUTOBAHN_CASES:-*}
 EXCLUDE=${AUTOBAHN_EXCLUDE:-}
 REPORTS=${AUTOBAHN_REPORTS:-$REPO/autobahn-reports}
 TIMEOUT=${AUTOBAHN_TIMEOUT:-900}
-FACES=${AUTOBAHN_FACES:-rust python}
+FACES=${AUTOBAHN_FACES:-rust c python}
 
 say() { printf 'autobahn: %s\n' "$*"; }
 
@@ -48,7 +48,7 @@ say() { printf 'autobahn: %s\n' "$*"; }
 WSTEST=$("$HERE/autobahn-install.sh" | sed -n 's/^wstest: //p')
 [[ -x $WSTEST ]] || { say "wstest installation failed"; exit 3; }
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
-CBIN=$REPO/target/c
+CBIN=${CARGO_TARGET_DIR:-$REPO/target}/c
 PY=$REPO/.venv/bin/python
 for face in $FACES; do
   case $face in

@@ -32,7 +32,8 @@ pub struct Config {
     pub max_handshake_size: usize,
     /// Answer pings with a pong automatically (the pong carries the ping's payload; when
     /// several pings arrive before the pong is sent, only the latest is answered, as RFC 6455
-    /// §5.5.3 allows).
+    /// §5.5.3 allows). To answer every ping, call `poll_transmit` after each `read` that
+    /// returns an event, not only after the whole read loop.
     pub auto_pong: bool,
     /// Milliseconds from creation by which the handshake must finish (server: the request
     /// must arrive and the application must accept or reject it). 0 disables.

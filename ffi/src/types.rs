@@ -420,7 +420,8 @@ pub struct wsm_config {
     pub keepalive_timeout_ms: u32,
     /// Close-handshake timeout in ms (default 5000; 0 = wait forever).
     pub close_timeout_ms: u32,
-    /// 1 = answer pings automatically (default), 0 = don't.
+    /// 1 = answer pings automatically (default), 0 = don't. Only the latest unsent pong is
+    /// kept: to answer every ping, call wsm_poll_transmit after each wsm_read event.
     pub auto_pong: u8,
     /// RSV bits an application-level extension uses (default 0).
     pub allowed_rsv: u8,
