@@ -13,6 +13,8 @@ mod conn;
 mod handshake;
 mod io;
 mod misc;
+#[cfg(test)]
+mod tests;
 
 pub use conn::*;
 pub use handshake::*;
