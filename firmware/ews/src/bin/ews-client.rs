@@ -1,0 +1,13 @@
+//! Anchor image: wsm-fw's `client` work done with embedded-websocket.
+#![no_std]
+#![no_main]
+
+use fw::{entry, kv, stack};
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    fw_ews::client();
+    kv("conn_size", fw_ews::conn_sizes().1);
+    fw::finish("ews-client")
+}
