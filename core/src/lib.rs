@@ -44,6 +44,8 @@ extern crate std;
 pub mod close;
 pub mod config;
 mod connection;
+#[cfg(feature = "defmt")]
+mod defmt;
 pub mod error;
 pub mod event;
 pub mod frame;
