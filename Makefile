@@ -5,16 +5,20 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo test setup lint test-rust nostd nopanic doc header header-check c install interop python wheel conformance
+.PHONY: demo test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance
 
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust nostd nopanic doc header-check c python interop conformance
+test: setup lint test-rust nostd nopanic firmware doc header-check c python interop conformance
 	@echo "make test: all checks passed"
 
 setup:
 	bash scripts/setup-rust.sh
+
+# Rust targets, llvm-tools, QEMU and arm-none-eabi-gcc for the firmware tests (idempotent).
+setup-embedded:
+	bash scripts/setup-embedded.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -26,6 +30,14 @@ test-rust:
 # The core builds for microcontroller targets: no std, no alloc.
 nostd:
 	for t in $(NOSTD_TARGETS); do $(CARGO) build -p wsmachine --release --target $$t || exit 1; done
+
+# Firmware under QEMU (Cortex-M0, Cortex-M4F, RV32IMC; Rust and C images): docs/embedded.md.
+firmware: setup-embedded
+	bash scripts/test-firmware.sh
+
+# Flash / RAM / stack / connection-state table against embedded-websocket: docs/embedded.md.
+footprint: setup-embedded
+	bash scripts/footprint.sh
 
 # Link-time proof that the core has no reachable panic on a Cortex-M0 target.
 nopanic:
