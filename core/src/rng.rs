@@ -17,7 +17,9 @@ pub struct MaskRng {
     counter: u64,
 }
 
-#[inline]
+// On 32-bit targets each round's 64-bit arithmetic is long: keep one copy there.
+#[cfg_attr(target_pointer_width = "32", inline(never))]
+#[cfg_attr(not(target_pointer_width = "32"), inline)]
 fn sipround(v: &mut [u64; 4]) {
     v[0] = v[0].wrapping_add(v[1]);
     v[1] = v[1].rotate_left(13);
@@ -36,6 +38,10 @@ fn sipround(v: &mut [u64; 4]) {
 }
 
 /// SipHash-2-4 of one 8-byte little-endian message word.
+///
+/// Not inlined: its 64-bit arithmetic is large on 32-bit microcontrollers, and every frame
+/// writer would otherwise carry a copy (one key per frame, so the call costs nothing).
+#[inline(never)]
 fn siphash_u64(k0: u64, k1: u64, m: u64) -> u64 {
     let mut v = [
         k0 ^ 0x736f_6d65_7073_6575,

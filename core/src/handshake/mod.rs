@@ -2,9 +2,8 @@
 //! request/response types of the [`client`] and [`server`] sides.
 
 pub mod client;
+mod digest;
 pub mod server;
-
-use base64ct::{Base64, Encoding};
 
 use crate::error::Error;
 
@@ -15,28 +14,22 @@ pub const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` value (RFC 6455 §4.2.2).
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
-    let mut sha = sha1_smol::Sha1::new();
-    sha.update(key);
-    sha.update(WEBSOCKET_GUID);
-    let digest = sha.digest().bytes();
+    let digest = digest::sha1(&[key, WEBSOCKET_GUID]);
     let mut out = [0u8; 28];
-    // 20 bytes always encode to exactly 28 characters, so this cannot fail.
-    let _ = Base64::encode(&digest, &mut out);
+    digest::base64_encode(&digest, &mut out);
     out
 }
 
 /// Encodes 16 random bytes as a `Sec-WebSocket-Key` (24 characters).
 pub fn encode_key(random: &[u8; 16]) -> [u8; 24] {
     let mut out = [0u8; 24];
-    let _ = Base64::encode(random, &mut out);
+    digest::base64_encode(random, &mut out);
     out
 }
 
 /// Whether `key` is base64 that decodes to exactly 16 bytes.
 pub(crate) fn key_is_valid(key: &[u8]) -> bool {
-    let key = trim(key);
-    let mut buf = [0u8; 18];
-    key.len() == 24 && matches!(Base64::decode(key, &mut buf), Ok(d) if d.len() == 16)
+    digest::is_base64_of_16_bytes(trim(key))
 }
 
 /// Trims optional whitespace (SP, HTAB) from both ends.
