@@ -133,18 +133,19 @@ pub fn print(s: &str) {
 }
 
 /// Writes an unsigned number in decimal (without `core::fmt`).
-pub fn print_u32(mut n: u32) {
+pub fn print_u32(n: u32) {
     let mut buf = [0u8; 10];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+    let mut start = buf.len();
+    let mut rest = n;
+    for (i, d) in buf.iter_mut().enumerate().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            start = i;
             break;
         }
     }
-    out(&buf[i..]);
+    out(buf.get(start..).unwrap_or_default());
 }
 
 /// Writes `key=value` and a newline.
