@@ -13,7 +13,8 @@
 # 0.9.5 doing the same work). Every image also checks its work; a failed run fails the script.
 #
 #   scripts/footprint.sh [-t "TARGETS"] [--no-build]
-# Output goes to stdout (the table) and stderr (progress). Build output: firmware/target.
+# Output goes to stdout (the table) and stderr (progress). Build output: firmware/target, or
+# $CARGO_TARGET_DIR if set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -56,7 +57,7 @@ for t in $targets; do
         echo "footprint: building for $t" >&2
         cargo build -q --release --target "$t" -p wsm-fw -p fw-ews --bins >&2
     fi
-    dir="target/$t/release"
+    dir="${CARGO_TARGET_DIR:-$root/firmware/target}/$t/release"
     base=""
     for img in $images; do
         read -r flash data bss < <(sizes "$dir/$img")

@@ -10,7 +10,8 @@
 #     failing/faulting variants 1 / 102
 #   * the core with the defmt feature builds for thumbv7em-none-eabihf
 # Ends with "N passed, M failed"; exits non-zero if anything failed. Needs what
-# scripts/setup-embedded.sh installs.
+# scripts/setup-embedded.sh installs. Build output: firmware/target and target/ (or
+# $CARGO_TARGET_DIR if set).
 #   scripts/test-firmware.sh [-t "TARGETS"]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +70,7 @@ run() { "$root/scripts/run-qemu.sh" --timeout "${QEMU_TIMEOUT:-30}" "$@"; }
 fw() { (cd "$root/firmware" && cargo "$@"); }
 
 for t in $targets; do
-    dir="$root/firmware/target/$t/release"
+    dir="${CARGO_TARGET_DIR:-$root/firmware/target}/$t/release"
     expect "$t: build images" 0 fw build -q --release --target "$t" -p wsm-fw -p fw-ews --bins
     for img in checks empty server client both selftest ews-server ews-client ews-both; do
         expect "$t: $img" 0 run "$dir/$img"
@@ -88,7 +89,7 @@ done
 # The C ABI on the Cortex-M4F. The ffi crate's crate types are staticlib + cdylib; for a
 # bare-metal target rustc drops the cdylib with a warning, so the plain build works, and
 # `cargo rustc --crate-type staticlib` builds just the archive, without the warning.
-c_lib="$root/target/thumbv7em-none-eabihf/release/libwsmachine.a"
+c_lib="${CARGO_TARGET_DIR:-$root/target}/thumbv7em-none-eabihf/release/libwsmachine.a"
 expect "ffi: cargo build --no-default-features (thumbv7em-none-eabihf)" 0 \
     cargo build -q -p wsmachine-ffi --release --no-default-features --target thumbv7em-none-eabihf
 expect "ffi: libwsmachine.a (staticlib only, thumbv7em-none-eabihf)" 0 \
