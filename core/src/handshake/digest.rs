@@ -137,8 +137,8 @@ pub(crate) fn is_base64_of_16_bytes(key: &[u8]) -> bool {
 mod tests {
     use super::*;
     use base64ct::{Base64, Encoding};
-    use std::format;
     use proptest::prelude::*;
+    use std::format;
 
     fn hex(d: &[u8]) -> std::string::String {
         d.iter().map(|b| std::format!("{b:02x}")).collect()
