@@ -86,6 +86,10 @@ for t in $targets; do
         fw build -q --release --target "$t" -p wsm-fw --bin alloc-probe --features alloc-probe
 done
 
+expect "firmware: rustfmt --check" 0 fw fmt -p wsm-fw -p fw-ews -- --check
+expect "firmware: clippy -D warnings (thumbv7em-none-eabihf)" 0 \
+    fw clippy -q --release --target thumbv7em-none-eabihf -p wsm-fw -p fw-ews --bins -- -D warnings
+
 # The C ABI on the Cortex-M4F. The ffi crate's crate types are staticlib + cdylib; for a
 # bare-metal target rustc drops the cdylib with a warning, so the plain build works, and
 # `cargo rustc --crate-type staticlib` builds just the archive, without the warning.

@@ -93,7 +93,7 @@ pub mod semihosting {
             let h = core::ptr::addr_of_mut!(STDOUT);
             if *h < 0 {
                 // ":tt" opened with mode 4 ("w") is the debugger's stdout.
-                let block = [b":tt\0".as_ptr() as usize, 4, 3];
+                let block = [c":tt".as_ptr() as usize, 4, 3];
                 *h = call(SYS_OPEN, block.as_ptr() as usize);
             }
             *h

@@ -421,13 +421,16 @@ fn firefox_client_close() {
     ok();
 }
 
+/// (name, first byte, masking key, payload, expected error, expected close code)
+type Violation<'a> = (&'a str, u8, Option<[u8; 4]>, &'a [u8], ProtocolError, u16);
+
 /// Each violation on a fresh open server connection: the event, the exact close frame, the
 /// final state.
 fn violations() {
     let (rx, tx) = buffers();
     let k = Some([0x12, 0x34, 0x56, 0x78]);
     let big = [b'a'; 65];
-    let cases: [(&str, u8, Option<[u8; 4]>, &[u8], ProtocolError, u16); 10] = [
+    let cases: [Violation; 10] = [
         (
             "reserved opcode 0x3",
             0x83,
