@@ -61,6 +61,10 @@ pub const MAX_PENDING_INPUT: usize = 14 + 125;
 
 const NEVER: u64 = u64::MAX;
 
+/// Block size of the fused unmask + UTF-8 validation of masked text (a quarter of a typical
+/// 32 KiB L1 data cache).
+const FUSED_BLOCK: usize = 8 << 10;
+
 /// Handshake progress.
 #[derive(Clone, Copy, Debug)]
 enum Hs {
@@ -90,7 +94,11 @@ struct RxFrame {
 
 #[derive(Clone, Copy, Debug)]
 struct Rx {
-    frame: Option<RxFrame>,
+    /// The data frame being delivered, when `in_frame`. (A flag rather than an `Option`: the
+    /// hot check at the top of `read` then loads one byte that the previous `read` stored,
+    /// instead of a 16-byte load that store-to-load forwarding cannot serve.)
+    frame: RxFrame,
+    in_frame: bool,
     /// Kind of the message in progress.
     msg: Option<MessageKind>,
     msg_size: u64,
@@ -236,7 +244,14 @@ impl Connection {
             role,
             hs,
             rx: Rx {
-                frame: None,
+                frame: RxFrame {
+                    remaining: 0,
+                    mask: None,
+                    mask_off: 0,
+                    fin: false,
+                    rsv: 0,
+                },
+                in_frame: false,
                 msg: None,
                 msg_size: 0,
                 fragments: 0,
@@ -601,82 +616,65 @@ impl Connection {
             self.ping_outstanding = false;
             self.keepalive_deadline = deadline(now, self.config.keepalive_interval_ms);
         }
-        let mut pos = 0usize;
-        loop {
-            if let Some(frame) = self.rx.frame {
-                return Ok(self.read_payload(now, frame, pos, buf));
-            }
-            let rest = buf.get(pos..).unwrap_or_default();
-            let (h, hlen) = match decode_header(rest) {
-                Ok(Some(x)) => x,
-                Ok(None) => {
-                    return Ok(Read {
-                        consumed: pos,
-                        event: None,
-                    })
-                }
-                Err(e) => return Ok(self.fail(now, e, len)),
-            };
-            if let Err(e) = self.check_header(&h) {
-                return Ok(self.fail(now, e, len));
-            }
-            if h.opcode.is_control() {
-                // `check_header` bounded the payload to 125 bytes.
-                let total = hlen.saturating_add(h.payload_len as usize);
-                if rest.len() < total {
-                    return Ok(Read {
-                        consumed: pos,
-                        event: None,
-                    });
-                }
-                let start = pos.saturating_add(hlen);
-                let end = pos.saturating_add(total);
-                let buf: &'b mut [u8] = buf;
-                let payload = buf.get_mut(start..end).unwrap_or_default();
-                if let Some(m) = h.mask {
-                    apply_mask(payload, m, 0);
-                }
-                let payload: &'b [u8] = payload;
-                return Ok(self.control(now, h.opcode, payload, end, len));
-            }
-            // A data frame: `check_header` verified continuation rules and limits.
-            let kind = match h.opcode {
-                OpCode::Text => MessageKind::Text,
-                OpCode::Binary => MessageKind::Binary,
-                _ => self.rx.msg.unwrap_or(MessageKind::Binary),
-            };
-            if self.rx.msg.is_none() {
-                self.rx.msg = Some(kind);
-                self.rx.msg_size = 0;
-                self.rx.fragments = 0;
-                self.rx.started = false;
-                self.rx.utf8.reset();
-            }
-            self.rx.msg_size = self.rx.msg_size.saturating_add(h.payload_len);
-            self.rx.fragments = self.rx.fragments.saturating_add(1);
-            self.rx.frame = Some(RxFrame {
-                remaining: h.payload_len,
-                mask: h.mask,
-                mask_off: 0,
-                fin: h.fin,
-                rsv: h.rsv,
-            });
-            pos = pos.saturating_add(hlen);
-            if h.payload_len == 0 {
-                return Ok(self.read_payload(
-                    now,
-                    RxFrame {
-                        remaining: 0,
-                        mask: None,
-                        mask_off: 0,
-                        fin: h.fin,
-                        rsv: h.rsv,
-                    },
-                    pos,
-                    buf,
-                ));
-            }
+        if self.rx.in_frame {
+            let frame = self.rx.frame;
+            return Ok(self.read_payload(now, frame, 0, buf));
         }
+        let (h, hlen) = match decode_header(buf) {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                return Ok(Read {
+                    consumed: 0,
+                    event: None,
+                })
+            }
+            Err(e) => return Ok(self.fail(now, e, len)),
+        };
+        if let Err(e) = self.check_header(&h) {
+            return Ok(self.fail(now, e, len));
+        }
+        if h.opcode.is_control() {
+            // `check_header` bounded the payload to 125 bytes.
+            let end = hlen.saturating_add(h.payload_len as usize);
+            if len < end {
+                return Ok(Read {
+                    consumed: 0,
+                    event: None,
+                });
+            }
+            let buf: &'b mut [u8] = buf;
+            let payload = buf.get_mut(hlen..end).unwrap_or_default();
+            if let Some(m) = h.mask {
+                apply_mask(payload, m, 0);
+            }
+            let payload: &'b [u8] = payload;
+            return Ok(self.control(now, h.opcode, payload, end, len));
+        }
+        // A data frame: `check_header` verified continuation rules and limits.
+        let kind = match h.opcode {
+            OpCode::Text => MessageKind::Text,
+            OpCode::Binary => MessageKind::Binary,
+            _ => self.rx.msg.unwrap_or(MessageKind::Binary),
+        };
+        if self.rx.msg.is_none() {
+            self.rx.msg = Some(kind);
+            self.rx.msg_size = 0;
+            self.rx.fragments = 0;
+            self.rx.started = false;
+            self.rx.utf8.reset();
+        }
+        self.rx.msg_size = self.rx.msg_size.saturating_add(h.payload_len);
+        self.rx.fragments = self.rx.fragments.saturating_add(1);
+        // Straight on to the payload (without a round trip through `self.rx.frame`, which
+        // `read_payload` stores only if the frame is not finished).
+        let frame = RxFrame {
+            remaining: h.payload_len,
+            mask: h.mask,
+            mask_off: 0,
+            fin: h.fin,
+            rsv: h.rsv,
+        };
+        Ok(self.read_payload(now, frame, hlen, buf))
     }
 
     /// Checks a header against the connection's state and limits.
@@ -729,6 +727,8 @@ impl Connection {
         let len = buf.len();
         let avail = len.saturating_sub(pos);
         if avail == 0 && frame.remaining != 0 {
+            self.rx.frame = frame;
+            self.rx.in_frame = true;
             return Read {
                 consumed: pos,
                 event: None,
@@ -738,16 +738,34 @@ impl Connection {
         let end = pos.saturating_add(take);
         let buf: &'b mut [u8] = buf;
         let chunk = buf.get_mut(pos..end).unwrap_or_default();
-        if let Some(m) = frame.mask {
-            frame.mask_off = apply_mask(chunk, m, usize::from(frame.mask_off)) as u8;
-        }
-        frame.remaining -= take as u64;
         let kind = self.rx.msg.unwrap_or(MessageKind::Binary);
+        let valid = match (kind, frame.mask) {
+            (MessageKind::Text, Some(m)) => {
+                // Unmask and validate block by block, so that each block is validated while
+                // it is still in L1 (one pass over memory instead of two).
+                let mut off = usize::from(frame.mask_off);
+                let mut ok = true;
+                for block in chunk.chunks_mut(FUSED_BLOCK) {
+                    off = apply_mask(block, m, off);
+                    if self.rx.utf8.feed(block).is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
+                frame.mask_off = off as u8;
+                ok
+            }
+            (MessageKind::Text, None) => self.rx.utf8.feed(chunk).is_ok(),
+            (MessageKind::Binary, Some(m)) => {
+                frame.mask_off = apply_mask(chunk, m, usize::from(frame.mask_off)) as u8;
+                true
+            }
+            (MessageKind::Binary, None) => true,
+        };
+        frame.remaining -= take as u64;
         let frame_finished = frame.remaining == 0;
         let message_finished = frame_finished && frame.fin;
-        if kind == MessageKind::Text
-            && (self.rx.utf8.feed(chunk).is_err()
-                || (message_finished && !self.rx.utf8.is_complete()))
+        if !valid || (kind == MessageKind::Text && message_finished && !self.rx.utf8.is_complete())
         {
             // The connection fails; `len` consumes everything (no event borrows from `buf`).
             return self.fail(now, ProtocolError::InvalidUtf8, len);
@@ -755,12 +773,13 @@ impl Connection {
         let message_start = !self.rx.started;
         self.rx.started = true;
         if frame_finished {
-            self.rx.frame = None;
+            self.rx.in_frame = false;
             if message_finished {
                 self.rx.msg = None;
             }
         } else {
-            self.rx.frame = Some(frame);
+            self.rx.frame = frame;
+            self.rx.in_frame = true;
         }
         let chunk: &'b [u8] = chunk;
         Read {
@@ -804,7 +823,7 @@ impl Connection {
                 };
                 self.close_received = true;
                 self.rx.discard = true;
-                self.rx.frame = None;
+                self.rx.in_frame = false;
                 self.status = Some(status);
                 self.pong = None;
                 self.ping_queued = false;
@@ -852,7 +871,7 @@ impl Connection {
     fn fail(&mut self, now: u64, e: ProtocolError, len: usize) -> Read<'static> {
         self.failure = Some(Failure::Protocol(e));
         self.rx.discard = true;
-        self.rx.frame = None;
+        self.rx.in_frame = false;
         self.pong = None;
         self.ping_queued = false;
         self.keepalive_deadline = NEVER;

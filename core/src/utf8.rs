@@ -97,6 +97,23 @@ impl Utf8Validator {
             i += 1;
         }
         let rest = bytes.get(i..).unwrap_or_default();
+        // Fast path: validate up to the last code-point boundary with `simdutf8::basic` (its
+        // fastest entry point) and carry the incomplete code point at the end (at most three
+        // bytes) in the state machine. Equivalent to the slow path below for valid text; any
+        // failure reruns the slow path, which locates the error.
+        let cut = boundary(rest);
+        if simdutf8::basic::from_utf8(rest.get(..cut).unwrap_or_default()).is_ok() {
+            let mut v = *self;
+            if rest
+                .get(cut..)
+                .unwrap_or_default()
+                .iter()
+                .all(|&b| v.step(b))
+            {
+                *self = v;
+                return Ok(());
+            }
+        }
         match simdutf8::compat::from_utf8(rest) {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -120,9 +137,33 @@ impl Utf8Validator {
     }
 }
 
+/// The length of the longest prefix of `bytes` that does not end inside a code point whose
+/// lead byte is among the last three bytes (those bytes are left for the state machine):
+/// `bytes.len()` when the text ends on a boundary.
+fn boundary(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    for back in 1..=3usize {
+        let Some(&b) = n.checked_sub(back).and_then(|i| bytes.get(i)) else {
+            break;
+        };
+        if b & 0xC0 != 0x80 {
+            // ASCII or a lead byte: the sequence it starts has `need` bytes.
+            let need = match b {
+                0xF0..=0xFF => 4,
+                0xE0..=0xEF => 3,
+                0xC0..=0xDF => 2,
+                _ => 1,
+            };
+            return if need > back { n - back } else { n };
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::format;
 
     fn whole(bytes: &[u8]) -> bool {
         let mut v = Utf8Validator::new();
@@ -146,6 +187,77 @@ mod tests {
         ];
         for s in samples {
             assert_eq!(whole(s), core::str::from_utf8(s).is_ok(), "{s:?}");
+        }
+    }
+
+    /// The reference: the byte-at-a-time state machine alone. Per chunk: `Ok`, or the error
+    /// with `valid_up_to` at the start of the failing sequence (0 if it began in an earlier
+    /// chunk).
+    fn reference(chunks: &[&[u8]]) -> std::vec::Vec<Result<(), Utf8Error>> {
+        let mut v = Utf8Validator::new();
+        let mut out = std::vec::Vec::new();
+        for chunk in chunks {
+            let mut res = Ok(());
+            let mut seq_start = 0usize;
+            for (i, &b) in chunk.iter().enumerate() {
+                if v.need == 0 {
+                    seq_start = i;
+                }
+                if !v.step(b) {
+                    res = Err(Utf8Error {
+                        valid_up_to: seq_start,
+                    });
+                    break;
+                }
+            }
+            out.push(res);
+            if res.is_err() {
+                break;
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// The fast path (simdutf8 up to the last boundary + carry) reports exactly what the
+        /// state machine alone reports, for every chunking of valid and invalid text.
+        #[test]
+        fn feed_matches_reference(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof!["[a-z ]{0,80}", "[a-zé€😀κ日 ]{0,40}"],
+                0..12,
+            ),
+            raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+            cuts in proptest::collection::vec(0usize..400, 0..8),
+        ) {
+            let mut bytes: std::vec::Vec<u8> = parts.concat().into_bytes();
+            let at = cuts.first().copied().unwrap_or(0) % (bytes.len() + 1);
+            for (k, b) in raw.iter().enumerate() {
+                bytes.insert((at + k).min(bytes.len()), *b);
+            }
+            let mut points: std::vec::Vec<usize> =
+                cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            points.sort_unstable();
+            let mut chunks = std::vec::Vec::new();
+            let mut prev = 0;
+            for p in points.into_iter().chain([bytes.len()]) {
+                chunks.push(&bytes[prev..p]);
+                prev = p;
+            }
+            let want = reference(&chunks);
+            let mut v = Utf8Validator::new();
+            let mut got = std::vec::Vec::new();
+            for c in &chunks {
+                let r = v.feed(c);
+                got.push(r);
+                if r.is_err() {
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(got, want);
+            if core::str::from_utf8(&bytes).is_ok() {
+                proptest::prop_assert!(v.is_complete());
+            }
         }
     }
 
