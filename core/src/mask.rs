@@ -153,23 +153,14 @@ pub fn mask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) -> usi
 #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
 #[allow(unsafe_code)]
 mod simd {
-    use core::sync::atomic::{AtomicU8, Ordering};
-
     /// Below this length the portable word loop is as fast (the AVX2 code is not inlined).
     pub(super) const MIN_LEN: usize = 2048;
 
-    /// Whether the CPU has AVX2 (detected once, then cached).
+    /// Whether the CPU has AVX2. std's detection runs CPUID once and caches the answer
+    /// itself, so the core keeps no state of its own for this.
     #[inline]
     pub(super) fn has_avx2() -> bool {
-        static STATE: AtomicU8 = AtomicU8::new(0); // 0 unknown, 1 no, 2 yes
-        match STATE.load(Ordering::Relaxed) {
-            0 => {
-                let yes = std::is_x86_feature_detected!("avx2");
-                STATE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-                yes
-            }
-            s => s == 2,
-        }
+        std::is_x86_feature_detected!("avx2")
     }
 
     #[target_feature(enable = "avx2")]
