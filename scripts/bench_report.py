@@ -199,12 +199,13 @@ def chart(table, path):
         xs = list(range(len(rs)))
         labels = [r["size_label"] for r in rs]
         w = 0.2
-        series = [("wsmachine", [r["mbps"] for r in rs], "#1f77b4")]
-        if any(r["floor_mbps"] for r in rs):
-            series.append(("floor", [r["floor_mbps"] or 0 for r in rs], "#7f7f7f"))
-        series.append(
-            ("best peer", [(r["peer_msgs"] or 0) * int(r["size"]) / 1e6 for r in rs], "#ff7f0e")
-        )
+        size = lambda r: int(r["size"]) / 1e6  # noqa: E731  MB per message
+        series = [
+            ("wsmachine (in place)", [r["mbps"] for r in rs], "#1f77b4"),
+            ("floor (in place)", [r["floor_mbps"] or 0 for r in rs], "#7f7f7f"),
+            ("wsmachine (via socket)", [r["io_msgs"] * size(r) for r in rs], "#17becf"),
+            ("best peer (via socket)", [(r["peer_msgs"] or 0) * size(r) for r in rs], "#ff7f0e"),
+        ]
         for k, (name, ys, color) in enumerate(series):
             ax.bar([x + (k - (len(series) - 1) / 2) * w for x in xs], ys, w, label=name, color=color)
         ax.set_yscale("log")
@@ -213,12 +214,228 @@ def chart(table, path):
         ax.set_title(dict(WORKLOADS)[group])
         ax.set_ylabel("MB/s (log)")
         ax.grid(axis="y", alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
-    fig.suptitle("wsmachine vs floor and best peer (MB/s, higher is better)")
+    fig.suptitle(
+        "wsmachine vs its floor (bytes already in the buffer) and vs the best peer (through the same in-memory socket); MB/s, log scale"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
+
+
+def _json(path):
+    if path and os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return None
+
+
+PY_LIBS = ["wsmachine", "wsproto", "websockets"]
+PY_SIZES = [16, 125, 1024, 16 << 10, 64 << 10, 1 << 20]
+
+
+def python_tables(sansio_path, echo_path, memory_path):
+    out = []
+    sansio = _json(sansio_path)
+    if sansio:
+        out += [
+            "### Sans-IO protocol layer (messages/s, one message per call)",
+            "",
+            "| workload | size | wsmachine | wsproto | websockets | x wsproto | x websockets |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for group, title in WORKLOADS:
+            sizes = [0] if group == "server_handshake" else PY_SIZES
+            first = True
+            for size in sizes:
+                keys = ["%s/%s/%d" % (lib, group, size) for lib in PY_LIBS]
+                if not all(k in sansio for k in keys):
+                    continue
+                w, p, s = (sansio[k] for k in keys)
+                out.append(
+                    "| %s | %s | %s | %s | %s | %s | %s |"
+                    % (
+                        title if first else "",
+                        human_size(size) if size else "-",
+                        fmt_msgs(1 / w),
+                        fmt_msgs(1 / p),
+                        fmt_msgs(1 / s),
+                        fmt_ratio(p / w),
+                        fmt_ratio(s / w),
+                    )
+                )
+                first = False
+        out.append("")
+    echo = _json(echo_path)
+    if echo:
+        impls = ["wsmachine", "wsmachine-lean", "websockets", "picows"]
+        out += [
+            "### End-to-end asyncio echo over loopback (round trips/s, one message in flight, picows client)",
+            "",
+            "| size | " + " | ".join(impls) + " | wsmachine x picows | wsmachine-lean x picows |",
+            "|---:|" + "---:|" * (len(impls) + 2),
+        ]
+        for size in [256, 8 << 10, 100 << 10]:
+            vals = [echo.get("%s/%d" % (i, size)) for i in impls]
+            if None in vals:
+                continue
+            out.append(
+                "| %s | %s | %s | %s |"
+                % (
+                    human_size(size),
+                    " | ".join(fmt_msgs(v) for v in vals),
+                    fmt_ratio(vals[0] / vals[3]),
+                    fmt_ratio(vals[1] / vals[3]),
+                )
+            )
+        out.append("")
+    mem = _json(memory_path)
+    if mem:
+        out += [
+            "### Memory per idle connection (asyncio server holding %s connections on loopback)" % "{:,}".format(int(mem.get("conns", 10000))),
+            "",
+            "| server | RSS before | RSS with the connections | per connection |",
+            "|---|---:|---:|---:|",
+        ]
+        for impl in ["wsmachine", "websockets"]:
+            if "%s/bytes_per_conn" % impl in mem:
+                out.append(
+                    "| %s | %s KiB | %s KiB | %s |"
+                    % (
+                        impl,
+                        "{:,}".format(int(mem["%s/rss_before_kib" % impl])),
+                        "{:,}".format(int(mem["%s/rss_after_kib" % impl])),
+                        "%.1f KiB" % (mem["%s/bytes_per_conn" % impl] / 1024),
+                    )
+                )
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def c_table(path, data):
+    c = _json(path)
+    lines = [
+        "| workload | size | C ABI ns/msg | Rust core ns/msg | FFI overhead | wsmachine (io) MB/s | wslay MB/s | x wslay |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for group, title in WORKLOADS:
+        first = True
+        for size in PY_SIZES:
+            k = "%s/%%s/%d" % (group, size)
+            if k % "wsmachine" not in c:
+                continue
+            ffi = c[k % "wsmachine"]
+            rust = data.get((group, "wsmachine", str(size)))
+            io = c[k % "wsmachine_io"]
+            wl = c[k % "wslay"]
+            lines.append(
+                "| %s | %s | %.1f | %s | %s | %s | %s | %s |"
+                % (
+                    title if first else "",
+                    human_size(size),
+                    ffi,
+                    "%.1f" % rust if rust else "-",
+                    ("%+.0f %%" % ((ffi / rust - 1) * 100)) if rust else "-",
+                    fmt_rate(size / io * 1e3),
+                    fmt_rate(size / wl * 1e3),
+                    fmt_ratio(wl / io),
+                )
+            )
+            first = False
+    return "\n".join(lines)
+
+
+def goals(table, data, c_path, sansio_path, echo_path):
+    """The brief's goals, each with the figures that decide it (all from this run)."""
+    by = {(r["group"], r["size"]): r for r in table}
+    big = [str(n) for n in (1024, 16 << 10, 64 << 10, 1 << 20)]
+    out = ["| goal | figures (this run) | reached |", "|---|---|---|"]
+
+    def floor_goal(label, group, need, sizes):
+        xs = [(v, by[(group, v)]["x_floor"]) for v in sizes if (group, v) in by and by[(group, v)]["x_floor"]]
+        if not xs:
+            return
+        ok = [v for v, x in xs if x >= need]
+        fig = ", ".join("%s %.2fx" % (human_size(v), x) for v, x in xs)
+        verdict = "yes" if len(ok) == len(xs) else ("from %s up" % human_size(ok[0]) if ok and all(x >= need for _, x in xs[xs.index((ok[0], by[(group, ok[0])]["x_floor"])):]) else "no (%d of %d sizes)" % (len(ok), len(xs)))
+        out.append("| %s | %s | %s |" % (label, fig, verdict))
+
+    floor_goal("server text decode >= 0.9x unmask+simdutf8 floor, 1 KiB up", "server_decode_text", 0.9, big)
+    floor_goal("server binary decode >= 0.8x masking floor", "server_decode_binary", 0.8, [str(n) for n in PY_SIZES])
+    floor_goal("client masked encode >= 0.8x masking floor", "client_encode", 0.8, [str(n) for n in PY_SIZES])
+    hs = by.get(("server_handshake", "0"))
+    if hs and hs["x_floor"]:
+        out.append(
+            "| handshake >= 0.9x httparse+SHA-1+base64 floor | %.2fx (%s vs %s handshakes/s) | %s |"
+            % (hs["x_floor"], fmt_msgs(hs["msgs"]), fmt_msgs(hs["floor_msgs"]), "yes" if hs["x_floor"] >= 0.9 else "no")
+        )
+    roomy = [r for r in table if r["room"] and r["room"] >= 2.0 and r["x_peer"]]
+    if roomy:
+        ok = [r for r in roomy if r["x_peer"] >= 2.0]
+        worst = sorted(roomy, key=lambda r: r["x_peer"])[:4]
+        out.append(
+            "| >= 2x the best peer where the floor leaves room (room >= 2x) | %d of %d rows; lowest: %s | %s |"
+            % (
+                len(ok),
+                len(roomy),
+                ", ".join("%s %s %.2fx (%s)" % (r["group"], r["size_label"], r["x_peer"], r["best_peer"]) for r in worst),
+                "yes" if len(ok) == len(roomy) else "partly",
+            )
+        )
+    small = [r for r in table if r["size"] == "16"]
+    if small:
+        out.append(
+            "| messages/s at 16 B (report) | %s | - |"
+            % ", ".join("%s %s" % (r["group"], fmt_msgs(r["msgs"])) for r in small)
+        )
+    sansio = _json(sansio_path)
+    if sansio:
+        rows = [k for k in sansio if k.startswith("wsmachine/")]
+        xs = sorted((sansio[k.replace("wsmachine/", "wsproto/", 1)] / sansio[k], k.split("/", 1)[1]) for k in rows)
+        ok = [x for x, _ in xs if x >= 10]
+        out.append(
+            "| Python: >= 10x wsproto (sans-IO) | %d of %d rows; lowest: %s | %s |"
+            % (len(ok), len(xs), ", ".join("%s %.1fx" % (k, x) for x, k in xs[:4]), "yes" if len(ok) == len(xs) else "partly")
+        )
+    echo = _json(echo_path)
+    if echo:
+        cells = []
+        ahead = True
+        for size in (256, 8 << 10, 100 << 10):
+            w, l, p = (echo.get("%s/%d" % (i, size)) for i in ("wsmachine", "wsmachine-lean", "picows"))
+            if None in (w, l, p):
+                continue
+            cells.append("%s: example %.2fx, lean %.2fx" % (human_size(size), w / p, l / p))
+            ahead &= max(w, l) > p
+        if cells:
+            out.append(
+                "| Python: ahead of picows (echo round trips) | %s | %s |" % ("; ".join(cells), "yes" if ahead else "no")
+            )
+    c = _json(c_path)
+    if c:
+        ovs = []
+        for group in ("server_decode_binary", "client_decode_binary", "server_encode", "client_encode"):
+            for size in PY_SIZES:
+                rust = data.get((group, "wsmachine", str(size)))
+                ffi = c.get("%s/wsmachine/%d" % (group, size))
+                if rust and ffi:
+                    ovs.append((ffi / rust - 1, group, size))
+        if ovs:
+            ok = [o for o in ovs if o[0] <= 0.05]
+            out.append(
+                "| C: FFI overhead <= 5 %% | %d of %d rows; by size (median over workloads): %s | %s |"
+                % (
+                    len(ok),
+                    len(ovs),
+                    ", ".join(
+                        "%s %+.0f %%" % (human_size(sz), 100 * sorted(o[0] for o in ovs if o[2] == sz)[len([o for o in ovs if o[2] == sz]) // 2])
+                        for sz in PY_SIZES
+                    ),
+                    "yes" if len(ok) == len(ovs) else "partly",
+                )
+            )
+    return "\n".join(out)
 
 
 def main():
@@ -226,8 +443,10 @@ def main():
     ap.add_argument("--criterion", default="target/criterion")
     ap.add_argument("--markdown")
     ap.add_argument("--png")
-    ap.add_argument("--python", help="JSON written by benches/python/bench.py")
-    ap.add_argument("--c", help="JSON written by benches/c/bench")
+    ap.add_argument("--py-sansio", help="JSON of benches/python/bench.py sansio")
+    ap.add_argument("--py-echo", help="JSON of benches/python/bench.py echo")
+    ap.add_argument("--py-memory", help="JSON of benches/python/bench.py memory")
+    ap.add_argument("--c", help="JSON of benches/c/bench.c")
     ap.add_argument("--notes", help="markdown file appended after the tables")
     ap.add_argument("--meta", action="append", default=[])
     args = ap.parse_args()
@@ -244,13 +463,15 @@ def main():
         for m in args.meta:
             k, _, v = m.partition("=")
             parts.append("- **%s**: %s" % (k, v))
-        parts += ["", "## Rust core", "", md, "", "### Peers (messages/s through the in-memory socket)", "", peers_table(table), ""]
+        parts += ["", "## Goals", "", goals(table, data, args.c, args.py_sansio, args.py_echo), ""]
+        parts += ["## Rust core", "", md, "", "### Peers (messages/s through the in-memory socket)", "", peers_table(table), ""]
         if args.png:
             parts += ["![chart](%s)" % os.path.basename(args.png), ""]
-        for extra in (args.python, args.c):
-            if extra and os.path.isfile(extra):
-                with open(extra) as f:
-                    parts += [f.read().rstrip(), ""]
+        py = python_tables(args.py_sansio, args.py_echo, args.py_memory)
+        if py:
+            parts += ["## Python", "", py, ""]
+        if args.c and os.path.isfile(args.c):
+            parts += ["## C", "", c_table(args.c, data), ""]
         if args.notes and os.path.isfile(args.notes):
             with open(args.notes) as f:
                 parts += [f.read().rstrip(), ""]
