@@ -23,8 +23,8 @@
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![no_std]
-// No `unsafe` anywhere, except (with `std`, on x86_64) the one fenced module `mask::simd`,
-// which calls AVX2-compiled safe code after a run-time CPU check.
+// No `unsafe` anywhere, except (with `std`, on x86_64) the one fenced module `simd`: AVX2
+// masking and SHA-NI SHA-1, each called after a run-time CPU check.
 #![cfg_attr(not(all(feature = "std", target_arch = "x86_64")), forbid(unsafe_code))]
 #![cfg_attr(all(feature = "std", target_arch = "x86_64"), deny(unsafe_code))]
 #![cfg_attr(
@@ -56,6 +56,9 @@ pub mod handshake;
 pub mod mask;
 pub mod reconnect;
 pub mod rng;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[allow(unsafe_code)]
+mod simd;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseStatus};

@@ -9,7 +9,7 @@ fn rotated(key: [u8; 4], offset: usize) -> [u8; 4] {
     k.rotate_right(shift).to_le_bytes()
 }
 
-#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 /// `N` bytes of key, starting with `k[0]`.
 #[inline(always)]
 fn repeated<const N: usize>(k: [u8; 4]) -> [u8; N] {
@@ -20,12 +20,12 @@ fn repeated<const N: usize>(k: [u8; 4]) -> [u8; N] {
     r
 }
 
-#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 /// XORs `buf` with the key bytes `k` (already rotated to `buf`'s offset): `N`-byte blocks of
 /// plain array code that the compiler turns into vector instructions (compiled with AVX2
-/// inside [`simd`]), then 8-byte words, then bytes.
+/// inside `crate::simd`), then 8-byte words, then bytes.
 #[inline(always)]
-fn xor_blocks<const N: usize>(buf: &mut [u8], k: [u8; 4]) {
+pub(crate) fn xor_blocks<const N: usize>(buf: &mut [u8], k: [u8; 4]) {
     let kb = repeated::<N>(k);
     let mut blocks = buf.chunks_exact_mut(N);
     for c in &mut blocks {
@@ -49,10 +49,10 @@ fn xor_blocks<const N: usize>(buf: &mut [u8], k: [u8; 4]) {
     }
 }
 
-#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
 /// As [`xor_blocks`], copying from `src` into `dst` (same length).
 #[inline(always)]
-fn xor_copy_blocks<const N: usize>(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
+pub(crate) fn xor_copy_blocks<const N: usize>(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
     let kb = repeated::<N>(k);
     let mut s = src.chunks_exact(N);
     let mut d = dst.chunks_exact_mut(N);
@@ -87,9 +87,9 @@ fn xor_copy_blocks<const N: usize>(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) -> usize {
     let k = rotated(key, offset);
-    #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
-    if buf.len() >= simd::MIN_LEN && simd::has_avx2() {
-        simd::xor(buf, k);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if buf.len() >= crate::simd::MIN_MASK_LEN && crate::simd::has_avx2() {
+        crate::simd::xor(buf, k);
         return offset.wrapping_add(buf.len()) & 3;
     }
     let k8 = [k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]];
@@ -118,9 +118,9 @@ pub fn mask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) -> usi
         dst.get_mut(..n).unwrap_or_default(),
     );
     let k = rotated(key, offset);
-    #[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
-    if n >= simd::MIN_LEN && simd::has_avx2() {
-        simd::xor_copy(src, dst, k);
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if n >= crate::simd::MIN_MASK_LEN && crate::simd::has_avx2() {
+        crate::simd::xor_copy(src, dst, k);
         return offset.wrapping_add(n) & 3;
     }
     let k8 = [k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]];
@@ -141,52 +141,6 @@ pub fn mask_copy(src: &[u8], dst: &mut [u8], key: [u8; 4], offset: usize) -> usi
         *o = *i ^ *m;
     }
     offset.wrapping_add(n) & 3
-}
-
-/// The crate's only `unsafe`: with the `std` feature on x86_64 (servers), safe array code
-/// ([`xor_blocks`], [`xor_copy_blocks`]) compiled with AVX2 enabled, and called — after a run-time
-/// check that the CPU has AVX2 — through one `unsafe` call each. On in-cache payloads of
-/// 16–64 KiB this masks about twice as fast as the SSE2 code the baseline x86_64 target
-/// allows. Builds without `std` (firmware) do not contain this module: there the crate is
-/// `forbid(unsafe_code)`; a build for a target with AVX2 enabled (`-C target-cpu=native`)
-/// does not need it either.
-#[cfg(all(feature = "std", target_arch = "x86_64", not(target_feature = "avx2")))]
-#[allow(unsafe_code)]
-mod simd {
-    /// Below this length the portable word loop is as fast (the AVX2 code is not inlined).
-    pub(super) const MIN_LEN: usize = 2048;
-
-    /// Whether the CPU has AVX2. std's detection runs CPUID once and caches the answer
-    /// itself, so the core keeps no state of its own for this.
-    #[inline]
-    pub(super) fn has_avx2() -> bool {
-        std::is_x86_feature_detected!("avx2")
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn xor_avx2(buf: &mut [u8], k: [u8; 4]) {
-        super::xor_blocks::<64>(buf, k);
-    }
-
-    #[target_feature(enable = "avx2")]
-    fn xor_copy_avx2(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
-        super::xor_copy_blocks::<64>(src, dst, k);
-    }
-
-    /// [`super::xor_blocks`] with AVX2. Callers checked [`has_avx2`].
-    pub(super) fn xor(buf: &mut [u8], k: [u8; 4]) {
-        debug_assert!(has_avx2());
-        // SAFETY: `xor_avx2` is safe code; its only requirement is that the CPU supports
-        // AVX2, which the caller checked with `has_avx2` (run-time CPUID detection).
-        unsafe { xor_avx2(buf, k) }
-    }
-
-    /// [`super::xor_copy_blocks`] with AVX2. Callers checked [`has_avx2`].
-    pub(super) fn xor_copy(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
-        debug_assert!(has_avx2());
-        // SAFETY: as in `xor`.
-        unsafe { xor_copy_avx2(src, dst, k) }
-    }
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! writing the 101, rejection and error responses.
 
 use super::{
-    first, has_token, is_token, is_value, key_is_valid, reason_phrase, single, trim, write_all,
-    Header, ListIter,
+    first, is_token, is_value, key_is_valid, reason_phrase, trim, write_all, Header, ListIter,
 };
 use crate::error::{Error, HandshakeError};
 
@@ -165,33 +164,75 @@ pub fn parse_request<'h, 'b: 'h>(
 }
 
 /// Checks a parsed request against RFC 6455 §4.2.1.
-pub fn validate_request(req: &Request<'_>) -> Result<(), HandshakeError> {
+///
+/// One pass over the headers (matching names by length first) collects what the checks need;
+/// the checks then run in a fixed order, so the error reported for a request with several
+/// problems is always the same.
+pub fn validate_request<'a>(req: &Request<'a>) -> Result<(), HandshakeError> {
     if req.method != "GET" {
         return Err(HandshakeError::MethodNotAllowed);
     }
     if req.version < 1 {
         return Err(HandshakeError::HttpVersion);
     }
-    match single(req.headers, "host") {
-        Ok(Some(h)) if !trim(h).is_empty() => {}
-        Ok(_) => return Err(HandshakeError::MissingHost),
-        Err(()) => return Err(HandshakeError::Malformed),
+    // (count, first value) of the headers that must appear once; token presence for the
+    // list-valued ones (any header of that name may carry the token).
+    fn once<'v>(slot: &mut (u8, &'v [u8]), v: &'v [u8]) {
+        if slot.0 == 0 {
+            slot.1 = v;
+        }
+        slot.0 = slot.0.saturating_add(1);
     }
-    if !has_token(req.headers, "upgrade", "websocket") {
+    let mut host: (u8, &'a [u8]) = (0, &[]);
+    let mut version: (u8, &'a [u8]) = (0, &[]);
+    let mut key: (u8, &'a [u8]) = (0, &[]);
+    let mut upgrade = false;
+    let mut connection = false;
+    for h in req.headers {
+        let name = h.name.as_bytes();
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => once(&mut host, h.value),
+            7 if !upgrade && name.eq_ignore_ascii_case(b"upgrade") => {
+                upgrade = value_has_token(h.value, b"websocket");
+            }
+            10 if !connection && name.eq_ignore_ascii_case(b"connection") => {
+                connection = value_has_token(h.value, b"upgrade");
+            }
+            17 if name.eq_ignore_ascii_case(b"sec-websocket-key") => once(&mut key, h.value),
+            21 if name.eq_ignore_ascii_case(b"sec-websocket-version") => {
+                once(&mut version, h.value)
+            }
+            _ => {}
+        }
+    }
+    match host {
+        (1, h) if !trim(h).is_empty() => {}
+        (0 | 1, _) => return Err(HandshakeError::MissingHost),
+        _ => return Err(HandshakeError::Malformed),
+    }
+    if !upgrade {
         return Err(HandshakeError::MissingUpgrade);
     }
-    if !has_token(req.headers, "connection", "upgrade") {
+    if !connection {
         return Err(HandshakeError::MissingConnectionUpgrade);
     }
-    match single(req.headers, "sec-websocket-version") {
-        Ok(Some(v)) if trim(v) == b"13" => {}
-        Ok(Some(_)) => return Err(HandshakeError::UnsupportedVersion),
-        Ok(None) | Err(()) => return Err(HandshakeError::MissingVersion),
+    match version {
+        (1, v) if trim(v) == b"13" => {}
+        (1, _) => return Err(HandshakeError::UnsupportedVersion),
+        _ => return Err(HandshakeError::MissingVersion),
     }
-    match single(req.headers, "sec-websocket-key") {
-        Ok(Some(k)) if key_is_valid(k) => Ok(()),
+    match key {
+        (1, k) if key_is_valid(k) => Ok(()),
         _ => Err(HandshakeError::InvalidKey),
     }
+}
+
+/// Whether the comma-separated list `value` has `token` (ASCII case-insensitive, elements
+/// trimmed), as [`ListIter`] sees one header.
+fn value_has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| trim(item).eq_ignore_ascii_case(token))
 }
 
 /// What the server answers when it accepts a connection.
