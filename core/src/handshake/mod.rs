@@ -14,6 +14,11 @@ pub const WEBSOCKET_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` value (RFC 6455 §4.2.2).
 pub fn accept_key(key: &[u8]) -> [u8; 28] {
+    // With `std` on x86_64, the SHA extensions when the CPU has them (crate::simd).
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    let digest = crate::simd::sha1_short(&[key, WEBSOCKET_GUID])
+        .unwrap_or_else(|| digest::sha1(&[key, WEBSOCKET_GUID]));
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
     let digest = digest::sha1(&[key, WEBSOCKET_GUID]);
     let mut out = [0u8; 28];
     digest::base64_encode(&digest, &mut out);
