@@ -1074,7 +1074,9 @@ fn echo(sender: usize, receiver: usize, bufsize: usize) {
     }
 }
 
+#[cfg(not(miri))] // MiB-sized messages: too slow under Miri
 both_directions!(echo_4k_buffers, |s, r| echo(s, r, 4096));
+#[cfg(not(miri))] // MiB-sized messages: too slow under Miri
 both_directions!(echo_tiny_buffers, |s, r| echo(s, r, MAX_PENDING_INPUT));
 
 // ---------------------------------------------------------------------------------------
@@ -1737,6 +1739,7 @@ const BIG: u64 = 100 << 20;
 #[cfg(debug_assertions)]
 const BIG: u64 = 8 << 20;
 
+#[cfg(not(miri))] // MiB-sized messages: too slow under Miri
 both_directions!(huge_message_constant_memory, |s: usize, r: usize| {
     let mut o = Opts::default();
     for cfg in [&mut o.client_cfg, &mut o.server_cfg] {

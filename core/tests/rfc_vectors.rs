@@ -198,6 +198,7 @@ fn section_5_7_binary_256_bytes_16_bit_length() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // 64 KiB three times in small reads: too slow under Miri
 fn section_5_7_binary_64k_64_bit_length() {
     let (wire, payload) = binary_64k();
     let mut f = Feeder::new(client());
