@@ -1,6 +1,7 @@
 //! The crate's only `unsafe`, fenced here: with the `std` feature on x86_64 (servers), code
 //! specialised for CPU extensions that the baseline x86_64 target does not allow, called only
-//! after a run-time check (CPUID, cached) that the CPU has them.
+//! after a run-time check (std's CPUID detection, which caches its answer) that the CPU has
+//! them.
 //!
 //! * **AVX2 masking.** Safe array code ([`crate::mask`]'s `xor_blocks` / `xor_copy_blocks`)
 //!   compiled with AVX2 enabled; about twice as fast as the SSE2 word loop on in-cache
@@ -12,47 +13,24 @@
 //! Builds without `std` (firmware) do not contain this module: there the crate is
 //! `forbid(unsafe_code)`.
 
-use core::sync::atomic::{AtomicU8, Ordering};
-
 /// Below this length the portable word loop masks as fast (the AVX2 code is not inlined).
 pub(crate) const MIN_MASK_LEN: usize = 2048;
 
-const AVX2: u8 = 1;
-const SHA: u8 = 2;
-const KNOWN: u8 = 0x80;
-
-/// The detected extensions (detected once, then cached).
-#[inline]
-fn features() -> u8 {
-    static STATE: AtomicU8 = AtomicU8::new(0);
-    let s = STATE.load(Ordering::Relaxed);
-    if s & KNOWN != 0 {
-        return s;
-    }
-    let mut f = KNOWN;
-    if std::is_x86_feature_detected!("avx2") {
-        f |= AVX2;
-    }
-    if std::is_x86_feature_detected!("sha")
-        && std::is_x86_feature_detected!("sse4.1")
-        && std::is_x86_feature_detected!("ssse3")
-    {
-        f |= SHA;
-    }
-    STATE.store(f, Ordering::Relaxed);
-    f
-}
+// std's detection runs CPUID once and caches the answers itself, so the core keeps no state
+// of its own for this.
 
 /// Whether the CPU has AVX2.
 #[inline]
 pub(crate) fn has_avx2() -> bool {
-    features() & AVX2 != 0
+    std::is_x86_feature_detected!("avx2")
 }
 
 /// Whether the CPU has the SHA extensions (and SSSE3/SSE4.1, which the code also uses).
 #[inline]
 pub(crate) fn has_sha() -> bool {
-    features() & SHA != 0
+    std::is_x86_feature_detected!("sha")
+        && std::is_x86_feature_detected!("sse4.1")
+        && std::is_x86_feature_detected!("ssse3")
 }
 
 #[target_feature(enable = "avx2")]
