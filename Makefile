@@ -5,12 +5,12 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance
+.PHONY: demo test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance fuzz fuzz-smoke miri bench bench-build
 
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust nostd nopanic firmware doc header-check c python interop conformance
+test: setup lint test-rust nostd nopanic firmware doc header-check c python interop miri fuzz-smoke bench-build conformance
 	@echo "make test: all checks passed"
 
 setup:
@@ -79,3 +79,23 @@ interop:
 # Autobahn|Testsuite (installed into .tools/autobahn) against each face's echo server and client.
 conformance:
 	bash scripts/autobahn.sh
+
+# Undefined-behaviour check of the core's and the ffi crate's Rust tests (nightly Miri).
+miri:
+	bash scripts/miri.sh
+
+# Every cargo-fuzz target for FUZZ_SECONDS each (default 60); fuzz-smoke: ~20 s each.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	bash scripts/fuzz.sh --smoke
+
+# Benchmarks against the peers and the floor; writes docs/benchmarks.md and .png.
+bench:
+	bash scripts/bench.sh
+
+# CI: the benchmarks must build (so they cannot rot).
+bench-build:
+	bash scripts/bench.sh --fast
