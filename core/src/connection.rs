@@ -94,11 +94,7 @@ struct RxFrame {
 
 #[derive(Clone, Copy, Debug)]
 struct Rx {
-    /// The data frame being delivered, when `in_frame`. (A flag rather than an `Option`: the
-    /// hot check at the top of `read` then loads one byte that the previous `read` stored,
-    /// instead of a 16-byte load that store-to-load forwarding cannot serve.)
-    frame: RxFrame,
-    in_frame: bool,
+    frame: Option<RxFrame>,
     /// Kind of the message in progress.
     msg: Option<MessageKind>,
     msg_size: u64,
@@ -244,14 +240,7 @@ impl Connection {
             role,
             hs,
             rx: Rx {
-                frame: RxFrame {
-                    remaining: 0,
-                    mask: None,
-                    mask_off: 0,
-                    fin: false,
-                    rsv: 0,
-                },
-                in_frame: false,
+                frame: None,
                 msg: None,
                 msg_size: 0,
                 fragments: 0,
@@ -616,8 +605,7 @@ impl Connection {
             self.ping_outstanding = false;
             self.keepalive_deadline = deadline(now, self.config.keepalive_interval_ms);
         }
-        if self.rx.in_frame {
-            let frame = self.rx.frame;
+        if let Some(frame) = self.rx.frame {
             return Ok(self.read_payload(now, frame, 0, buf));
         }
         let (h, hlen) = match decode_header(buf) {
@@ -665,8 +653,9 @@ impl Connection {
         }
         self.rx.msg_size = self.rx.msg_size.saturating_add(h.payload_len);
         self.rx.fragments = self.rx.fragments.saturating_add(1);
-        // Straight on to the payload (without a round trip through `self.rx.frame`, which
-        // `read_payload` stores only if the frame is not finished).
+        // Straight on to the payload: storing the frame in `self.rx.frame` and loading it back
+        // (the old loop) cost a store-forwarding stall per message; `read_payload` stores it
+        // only if the frame is not finished.
         let frame = RxFrame {
             remaining: h.payload_len,
             mask: h.mask,
@@ -727,8 +716,7 @@ impl Connection {
         let len = buf.len();
         let avail = len.saturating_sub(pos);
         if avail == 0 && frame.remaining != 0 {
-            self.rx.frame = frame;
-            self.rx.in_frame = true;
+            self.rx.frame = Some(frame);
             return Read {
                 consumed: pos,
                 event: None,
@@ -773,13 +761,12 @@ impl Connection {
         let message_start = !self.rx.started;
         self.rx.started = true;
         if frame_finished {
-            self.rx.in_frame = false;
+            self.rx.frame = None;
             if message_finished {
                 self.rx.msg = None;
             }
         } else {
-            self.rx.frame = frame;
-            self.rx.in_frame = true;
+            self.rx.frame = Some(frame);
         }
         let chunk: &'b [u8] = chunk;
         Read {
@@ -823,7 +810,7 @@ impl Connection {
                 };
                 self.close_received = true;
                 self.rx.discard = true;
-                self.rx.in_frame = false;
+                self.rx.frame = None;
                 self.status = Some(status);
                 self.pong = None;
                 self.ping_queued = false;
@@ -871,7 +858,7 @@ impl Connection {
     fn fail(&mut self, now: u64, e: ProtocolError, len: usize) -> Read<'static> {
         self.failure = Some(Failure::Protocol(e));
         self.rx.discard = true;
-        self.rx.in_frame = false;
+        self.rx.frame = None;
         self.pong = None;
         self.ping_queued = false;
         self.keepalive_deadline = NEVER;
