@@ -774,6 +774,7 @@ fn role_of(i: usize) -> Role {
 // ---------------------------------------------------------------------------------------
 
 #[test]
+#[cfg_attr(miri, ignore)] // many header parses: slow under Miri (handshakes run in other tests)
 fn handshake_with_subprotocol_selection_and_extra_headers() {
     for chunk in [usize::MAX, 7, 1] {
         let mut p = Pair::new(Opts {
@@ -1160,6 +1161,7 @@ both_directions!(fragments_with_split_code_point, |s: usize, r: usize| {
     }
 });
 
+#[cfg(not(miri))] // 10 000 bytes in 333-byte pieces, both ways: slow under Miri
 both_directions!(streamed_frames, |s: usize, r: usize| {
     let mut p = Pair::with_bufsize(MAX_PENDING_INPUT);
     let text = text_of_len(10_000);
