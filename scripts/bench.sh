@@ -5,6 +5,7 @@
 #   bash scripts/bench.sh           run everything (about 8 minutes on 2 cores)
 #   bash scripts/bench.sh --fast    CI: only build the Rust benchmarks (so they cannot rot)
 #   bash scripts/bench.sh --rust    only the Rust benchmarks + report (no C, no Python)
+#   bash scripts/bench.sh --report  only rewrite the docs from the last run's results
 #
 # Steps: wait until the machine is quiet (1-minute load <= BENCH_MAX_LOAD, default 1.2,
 # polled every 30 s for at most BENCH_WAIT_S, default 1200 s; then it measures anyway and says
@@ -21,42 +22,47 @@ if [[ $mode == --fast ]]; then
   exec cargo bench --no-run -p wsmachine-benches
 fi
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
-max_load=${BENCH_MAX_LOAD:-1.2}
-wait_s=${BENCH_WAIT_S:-1200}
-waited=0
-while awk -v l="$(load1)" -v m="$max_load" 'BEGIN { exit !(l > m) }'; do
-  if (( waited >= wait_s )); then
-    echo "bench: load still $(load1) after ${waited}s; measuring anyway (noted in the report)" >&2
-    break
+if [[ $mode != --report ]]; then
+  load1() { cut -d' ' -f1 /proc/loadavg; }
+  max_load=${BENCH_MAX_LOAD:-1.2}
+  wait_s=${BENCH_WAIT_S:-1200}
+  waited=0
+  while awk -v l="$(load1)" -v m="$max_load" 'BEGIN { exit !(l > m) }'; do
+    if (( waited >= wait_s )); then
+      echo "bench: load still $(load1) after ${waited}s; measuring anyway (noted in the report)" >&2
+      break
+    fi
+    echo "bench: 1-minute load $(load1) > $max_load; waiting (${waited}s so far)" >&2
+    sleep 30
+    waited=$((waited + 30))
+  done
+  load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+  echo "bench: load at start: $load_start" >&2
+
+  # Rust: every bench target of the crate, fresh results only.
+  rm -rf target/criterion
+  mkdir -p target/bench
+  echo "bench: Rust benchmarks (log: target/bench/criterion.log)" >&2
+  if ! cargo bench -p wsmachine-benches >target/bench/criterion.log 2>&1; then
+    tail -n 30 target/bench/criterion.log >&2
+    echo "bench: the Rust benchmarks failed" >&2
+    exit 1
   fi
-  echo "bench: 1-minute load $(load1) > $max_load; waiting (${waited}s so far)" >&2
-  sleep 30
-  waited=$((waited + 30))
-done
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-echo "bench: load at start: $load_start" >&2
+  echo "bench: $(grep -c 'time:' target/bench/criterion.log) Criterion figures" >&2
 
-# Rust: every bench target of the crate, fresh results only.
-rm -rf target/criterion
-mkdir -p target/bench
-echo "bench: Rust benchmarks (log: target/bench/criterion.log)" >&2
-if ! cargo bench -p wsmachine-benches >target/bench/criterion.log 2>&1; then
-  tail -n 30 target/bench/criterion.log >&2
-  echo "bench: the Rust benchmarks failed" >&2
-  exit 1
+  if [[ $mode != --rust ]]; then
+    bash "$HERE/bench-c.sh" --json target/bench/c.json
+    bash "$HERE/bench-python.sh"
+  fi
+  load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+  printf '%s\n' "$(date -u +%Y-%m-%d)" "$load_start" "$load_end" "$mode" >target/bench/meta
 fi
-echo "bench: $(grep -c 'time:' target/bench/criterion.log) Criterion figures" >&2
-
+{ read -r run_date; read -r load_start; read -r load_end; read -r run_mode; } <target/bench/meta
 args=()
-if [[ $mode != --rust ]]; then
-  bash "$HERE/bench-c.sh" --json target/bench/c.json
-  bash "$HERE/bench-python.sh"
+if [[ $run_mode != --rust ]]; then
   args+=(--c target/bench/c.json --py-sansio target/bench/py-sansio.json
          --py-echo target/bench/py-echo.json --py-memory target/bench/py-memory.json)
 fi
-load_end=$(cut -d' ' -f1-3 /proc/loadavg)
-
 PY=$("$HERE/venv.sh" | tail -n 1)
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q -r "$HERE/requirements-bench.txt" >&2
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
@@ -64,7 +70,7 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx2|a
 "$PY" "$HERE/bench_report.py" --criterion target/criterion \
   --markdown docs/benchmarks.md --png docs/benchmarks.png \
   --notes docs/benchmarks-notes.md \
-  --meta "date=$(date -u +%Y-%m-%d)" \
+  --meta "date=$run_date" \
   --meta "CPU=$cpu, $(nproc) cores (${flags% })" \
   --meta "rustc=$(rustc --version)" \
   --meta "load (1/5/15 min)=$load_start at the start, $load_end at the end (machine shared with other jobs)" \

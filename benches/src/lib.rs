@@ -26,7 +26,7 @@ pub fn criterion() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(env("WSMB_WARMUP_MS", 300)))
         .measurement_time(Duration::from_millis(env("WSMB_MEASURE_MS", 700)))
-        .sample_size(env("WSMB_SAMPLES", 20) as usize)
+        .sample_size(env("WSMB_SAMPLES", 40) as usize)
         .nresamples(5_000)
         .without_plots()
         .configure_from_args()
