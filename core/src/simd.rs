@@ -3,7 +3,7 @@
 //! after a run-time check (std's CPUID detection, which caches its answer) that the CPU has
 //! them.
 //!
-//! * **AVX2 masking.** Safe array code ([`crate::mask`]'s `xor_blocks` / `xor_copy_blocks`)
+//! * **AVX2 masking.** Safe array code ([`crate::mask`]'s `xor_words` / `xor_copy_words`)
 //!   compiled with AVX2 enabled; about twice as fast as the SSE2 word loop on in-cache
 //!   payloads of 16–64 KiB.
 //! * **SHA-NI SHA-1** for the opening handshake's accept key (60 bytes: two blocks), with the
@@ -12,9 +12,6 @@
 //!
 //! Builds without `std` (firmware) do not contain this module: there the crate is
 //! `forbid(unsafe_code)`.
-
-/// Below this length the portable word loop masks as fast (the AVX2 code is not inlined).
-pub(crate) const MIN_MASK_LEN: usize = 2048;
 
 // std's detection runs CPUID once and caches the answers itself, so the core keeps no state
 // of its own for this.
@@ -35,15 +32,15 @@ pub(crate) fn has_sha() -> bool {
 
 #[target_feature(enable = "avx2")]
 fn xor_avx2(buf: &mut [u8], k: [u8; 4]) {
-    crate::mask::xor_blocks::<64>(buf, k);
+    crate::mask::xor_words::<16>(buf, k);
 }
 
 #[target_feature(enable = "avx2")]
 fn xor_copy_avx2(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
-    crate::mask::xor_copy_blocks::<64>(src, dst, k);
+    crate::mask::xor_copy_words::<16>(src, dst, k);
 }
 
-/// `xor_blocks` with AVX2. Callers checked [`has_avx2`].
+/// `xor_words` with AVX2. Callers checked [`has_avx2`].
 pub(crate) fn xor(buf: &mut [u8], k: [u8; 4]) {
     debug_assert!(has_avx2());
     // SAFETY: `xor_avx2` is safe code whose only requirement is that the CPU supports AVX2,
@@ -51,7 +48,7 @@ pub(crate) fn xor(buf: &mut [u8], k: [u8; 4]) {
     unsafe { xor_avx2(buf, k) }
 }
 
-/// `xor_copy_blocks` with AVX2. Callers checked [`has_avx2`].
+/// `xor_copy_words` with AVX2. Callers checked [`has_avx2`].
 pub(crate) fn xor_copy(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
     debug_assert!(has_avx2());
     // SAFETY: as in `xor`.
