@@ -9,7 +9,7 @@ use crate::handshake::client::{
     parse_response, validate_response, write_request, ClientRequest, ParsedResponse, Response,
 };
 use crate::handshake::server::{
-    parse_request, validate_request, write_accept, write_error, write_reject, Accept, ParsedRequest,
+    checked_key, parse_request, write_accept, write_error, write_reject, Accept, ParsedRequest,
 };
 use crate::handshake::{accept_key, encode_key, Header};
 use crate::mask::{apply_mask, mask_copy};
@@ -419,10 +419,10 @@ impl Connection {
             Err(e) => return Err(self.handshake_failed(e)),
         };
         if let ParsedRequest::Complete { request, .. } = &parsed {
-            if let Err(e) = validate_request(request) {
-                return Err(self.handshake_failed(e));
-            }
-            let key = request.key().unwrap_or_default();
+            let key = match checked_key(request) {
+                Ok(k) => k,
+                Err(e) => return Err(self.handshake_failed(e)),
+            };
             self.hs = Hs::AwaitDecision {
                 accept: accept_key(key),
             };

@@ -102,23 +102,32 @@ impl Sha1 {
 /// Standard base64 with padding of `input` into `out`, which must be exactly
 /// `4 * ceil(input.len() / 3)` bytes (the handshake's 16 → 24 and 20 → 28).
 pub(crate) fn base64_encode(input: &[u8], out: &mut [u8]) {
+    // `v & 63` indexes a 64-entry table: no bounds check, no fallback taken.
     let sym = |v: u32| ALPHABET.get((v & 63) as usize).copied().unwrap_or(b'=');
-    for (chunk, o) in input.chunks(3).zip(out.chunks_mut(4)) {
-        let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let v = (b(0) << 16) | (b(1) << 8) | b(2);
-        for (i, d) in o.iter_mut().enumerate() {
-            *d = if i <= chunk.len() {
-                sym(v >> (18 - 6 * i as u32))
-            } else {
-                b'='
-            };
+    let mut whole = input.chunks_exact(3);
+    let mut quads = out.chunks_exact_mut(4);
+    for (i, o) in (&mut whole).zip(&mut quads) {
+        if let (Ok(&[a, b, c]), Ok(o)) = (<&[u8; 3]>::try_from(i), <&mut [u8; 4]>::try_from(o)) {
+            let v = (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c);
+            *o = [sym(v >> 18), sym(v >> 12), sym(v >> 6), sym(v)];
+        }
+    }
+    // The last 1 or 2 bytes: 2 or 3 symbols, then padding.
+    let rest = whole.remainder();
+    if let (Some(&a), Some(o)) = (rest.first(), quads.next()) {
+        let b = rest.get(1).copied();
+        let v = (u32::from(a) << 16) | (u32::from(b.unwrap_or(0)) << 8);
+        let third = if b.is_some() { sym(v >> 6) } else { b'=' };
+        for (d, s) in o.iter_mut().zip([sym(v >> 18), sym(v >> 12), third, b'=']) {
+            *d = s;
         }
     }
 }
 
-/// Whether `c` is in the base64 alphabet.
+/// Whether `c` is in the base64 alphabet (branch-free, so that checking a key vectorizes).
 fn is_base64(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
+    let lower = c | 0x20; // folds A-Z onto a-z; no other byte lands in a-z
+    lower.wrapping_sub(b'a') < 26 || c.wrapping_sub(b'0') < 10 || c == b'+' || c == b'/'
 }
 
 /// Whether `key` is the canonical padded base64 of exactly 16 bytes: 21 symbols, a 22nd
@@ -127,7 +136,9 @@ fn is_base64(c: u8) -> bool {
 pub(crate) fn is_base64_of_16_bytes(key: &[u8]) -> bool {
     match key {
         [body @ .., last, b'=', b'='] if body.len() == 21 => {
-            body.iter().all(|&c| is_base64(c)) && matches!(last, b'A' | b'Q' | b'g' | b'w')
+            // Every symbol is checked (no early exit): 21 bytes, and the loop vectorizes.
+            body.iter().fold(true, |ok, &c| ok & is_base64(c))
+                && matches!(last, b'A' | b'Q' | b'g' | b'w')
         }
         _ => false,
     }
@@ -167,6 +178,15 @@ mod tests {
             hex(&sha1(&parts)),
             "34aa973cd4c4daa4f61eeb2bdbad27316534016f"
         );
+    }
+
+    #[test]
+    fn base64_alphabet_check_is_exact() {
+        for c in 0..=255u8 {
+            let want = c.is_ascii_alphanumeric() || c == b'+' || c == b'/';
+            assert_eq!(is_base64(c), want, "byte {c:#04x}");
+            assert_eq!(is_base64(c), ALPHABET.contains(&c), "byte {c:#04x}");
+        }
     }
 
     #[test]

@@ -169,6 +169,12 @@ pub fn parse_request<'h, 'b: 'h>(
 /// the checks then run in a fixed order, so the error reported for a request with several
 /// problems is always the same.
 pub fn validate_request<'a>(req: &Request<'a>) -> Result<(), HandshakeError> {
+    checked_key(req).map(|_| ())
+}
+
+/// [`validate_request`], returning the (trimmed) `Sec-WebSocket-Key` it checked, so that the
+/// connection does not look for it a second time.
+pub(crate) fn checked_key<'a>(req: &Request<'a>) -> Result<&'a [u8], HandshakeError> {
     if req.method != "GET" {
         return Err(HandshakeError::MethodNotAllowed);
     }
@@ -222,7 +228,7 @@ pub fn validate_request<'a>(req: &Request<'a>) -> Result<(), HandshakeError> {
         _ => return Err(HandshakeError::MissingVersion),
     }
     match key {
-        (1, k) if key_is_valid(k) => Ok(()),
+        (1, k) if key_is_valid(k) => Ok(trim(k)),
         _ => Err(HandshakeError::InvalidKey),
     }
 }
