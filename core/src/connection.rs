@@ -608,6 +608,32 @@ impl Connection {
         if let Some(frame) = self.rx.frame {
             return Ok(self.read_payload(now, frame, 0, buf));
         }
+        if self.rx.msg.is_none() {
+            if let Some((kind, key, start, end)) = self.whole_message(buf) {
+                // The same outcome as the general path below, with less bookkeeping: the
+                // message starts and ends here, so the message state stays idle.
+                let buf: &'b mut [u8] = buf;
+                let payload = buf.get_mut(start..end).unwrap_or_default();
+                if let Some(k) = key {
+                    apply_mask(payload, k, 0);
+                }
+                if kind == MessageKind::Text && simdutf8::basic::from_utf8(payload).is_err() {
+                    return Ok(self.fail(now, ProtocolError::InvalidUtf8, len));
+                }
+                let data: &'b [u8] = payload;
+                return Ok(Read {
+                    consumed: end,
+                    event: Some(Event::Data(DataChunk {
+                        kind,
+                        data,
+                        message_start: true,
+                        frame_finished: true,
+                        message_finished: true,
+                        rsv: 0,
+                    })),
+                });
+            }
+        }
         let (h, hlen) = match decode_header(buf) {
             Ok(Some(x)) => x,
             Ok(None) => {
@@ -664,6 +690,54 @@ impl Connection {
             rsv: h.rsv,
         };
         Ok(self.read_payload(now, frame, hlen, buf))
+    }
+
+    /// The common case, with less bookkeeping: no message in progress and a whole unfragmented
+    /// text or binary frame (FIN, no RSV bits, masked as the role requires, a 7- or 16-bit
+    /// length within the limits; text at most [`FUSED_BLOCK`] bytes) complete in `buf`.
+    /// Returns its kind, masking key and payload range, or `None` for anything else (the
+    /// general path takes it).
+    #[inline]
+    fn whole_message(&self, buf: &[u8]) -> Option<(MessageKind, Option<[u8; 4]>, usize, usize)> {
+        let (kind, b1) = match buf {
+            [0x81, b1, ..] => (MessageKind::Text, *b1),
+            [0x82, b1, ..] => (MessageKind::Binary, *b1),
+            _ => return None,
+        };
+        if (b1 & 0x80 != 0) != (self.role == Role::Server) {
+            return None;
+        }
+        let (len, pos) = match b1 & 0x7F {
+            126 => match buf.get(2..4) {
+                Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4usize),
+                _ => return None,
+            },
+            127 => return None,
+            n => (usize::from(n), 2usize),
+        };
+        let limit = self
+            .config
+            .max_frame_payload
+            .min(self.config.max_message_size);
+        if len as u64 > limit
+            || self.config.max_fragments == 0
+            || (kind == MessageKind::Text && len > FUSED_BLOCK)
+        {
+            return None;
+        }
+        let (key, start) = if b1 & 0x80 != 0 {
+            match buf.get(pos..pos + 4) {
+                Some(&[a, b, c, d]) => (Some([a, b, c, d]), pos + 4),
+                _ => return None,
+            }
+        } else {
+            (None, pos)
+        };
+        let end = start + len;
+        if end > buf.len() {
+            return None;
+        }
+        Some((kind, key, start, end))
     }
 
     /// Checks a header against the connection's state and limits.

@@ -739,3 +739,77 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The whole-message fast path of `read` against the general path
+// ---------------------------------------------------------------------------------------
+
+/// Frames near the fast path's edges: any first byte (FIN/RSV/opcode), masked or not, 7- and
+/// 16-bit lengths (text around 8 KiB), valid, invalid and truncated UTF-8.
+fn edge_frame() -> impl Strategy<Value = (u8, bool, Vec<u8>)> {
+    let b0 = prop_oneof![
+        4 => prop::sample::select(vec![0x81u8, 0x82]),
+        1 => any::<u8>(),
+    ];
+    let payload = prop_oneof![
+        binary_payload(),
+        text_payload(),
+        corrupted_text(),
+        (8_190usize..8_196).prop_map(|n| text_of_len(n).into_bytes()),
+        (0usize..300).prop_map(|n| vec![0xE2; n]),
+    ];
+    (b0, any::<bool>(), payload)
+}
+
+proptest! {
+    #![proptest_config(cfg(512))]
+
+    /// A frame that arrives whole in one read (the fast path when it qualifies) gives the
+    /// same events, replies and state as the same bytes dripped one at a time (always the
+    /// general path), under tight and default limits, with a message in progress or not.
+    #[test]
+    fn whole_frame_fast_path_matches_the_general_path(
+        (b0, masked, payload) in edge_frame(),
+        receiver in role(),
+        frame_slack in prop::option::of(-2i64..=2),
+        message_slack in prop::option::of(-4i64..=2),
+        max_fragments in 0u32..3,
+        open_fragment in any::<bool>(),
+    ) {
+        // Limits unset, or within a few bytes of this frame's payload length.
+        let limit = |slack: Option<i64>| match slack {
+            None => u64::MAX,
+            Some(d) => (payload.len() as i64 + d).max(0) as u64,
+        };
+        let mut config = Config::new();
+        config.max_frame_payload = limit(frame_slack);
+        config.max_message_size = limit(message_slack);
+        config.max_fragments = max_fragments;
+        let key = if masked { Some([0x12, 0x34, 0x56, 0x78]) } else { None };
+        let mut bytes = Vec::new();
+        if open_fragment {
+            // An unfinished message first: the next data frame must be a continuation.
+            bytes.extend(frame(0x01, b"ab", if receiver == Role::Server { key } else { None }));
+        }
+        bytes.extend(frame(b0, &payload, key));
+        let mk = || Connection::new_open(receiver, config, 0, [9; 16]);
+
+        let mut whole = Feeder::new(mk());
+        whole.push(&bytes);
+        let mut drip = Feeder::new(mk());
+        drip.push_chunked(&bytes, 1);
+        // Dripped invalid text may deliver its valid prefix before failing (fail-fast, chunk
+        // by chunk); a message left unfinished by a failure is compared by its absence.
+        let finished = |f: &Feeder| -> Vec<Norm> {
+            normalize(&f.events)
+                .into_iter()
+                .filter(|n| !matches!(n, Norm::Msg(_, _, usize::MAX)))
+                .collect()
+        };
+        prop_assert_eq!(finished(&whole), finished(&drip));
+        prop_assert_eq!(whole.take_frames(), drip.take_frames());
+        prop_assert_eq!(whole.conn.state(), drip.conn.state());
+        prop_assert_eq!(whole.conn.failure(), drip.conn.failure());
+        prop_assert_eq!(whole.conn.close_status(), drip.conn.close_status());
+    }
+}
