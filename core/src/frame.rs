@@ -141,38 +141,42 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, Protoco
     )))
 }
 
+/// Writes `src` to the start of `dst` (a fixed-size copy: no call to `memcpy`).
+#[inline(always)]
+fn put<const N: usize>(dst: &mut [u8], src: [u8; N]) {
+    if let Some(d) = dst.get_mut(..N) {
+        d.copy_from_slice(&src);
+    }
+}
+
 /// Encodes a header into the start of `out` with minimal length encoding; returns its length.
 pub fn encode_header(h: &FrameHeader, out: &mut [u8]) -> Result<usize, Error> {
     let needed = header_len(h.payload_len, h.mask.is_some());
     let dst = out
         .get_mut(..needed)
         .ok_or(Error::BufferTooSmall { needed })?;
-    let mut hdr = [0u8; MAX_HEADER_LEN];
-    hdr[0] = (u8::from(h.fin) << 7) | ((h.rsv & 7) << 4) | h.opcode as u8;
-    let mbit = if h.mask.is_some() { 0x80 } else { 0 };
-    let pos = if h.payload_len < 126 {
-        hdr[1] = mbit | h.payload_len as u8;
-        2
-    } else if h.payload_len <= 0xFFFF {
-        hdr[1] = mbit | 126;
-        let [a, b] = (h.payload_len as u16).to_be_bytes();
-        hdr[2] = a;
-        hdr[3] = b;
-        4
-    } else {
-        hdr[1] = mbit | 127;
-        for (d, s) in hdr[2..10].iter_mut().zip(h.payload_len.to_be_bytes()) {
-            *d = s;
+    let b0 = (u8::from(h.fin) << 7) | ((h.rsv & 7) << 4) | h.opcode as u8;
+    let len = h.payload_len;
+    // One fixed-size write per form (7-, 16- or 64-bit length, with or without the key).
+    match (len, h.mask) {
+        (0..=125, None) => put(dst, [b0, len as u8]),
+        (0..=125, Some([k0, k1, k2, k3])) => put(dst, [b0, 0x80 | len as u8, k0, k1, k2, k3]),
+        (126..=0xFFFF, mask) => {
+            let [a, b] = (len as u16).to_be_bytes();
+            match mask {
+                None => put(dst, [b0, 126, a, b]),
+                Some([k0, k1, k2, k3]) => put(dst, [b0, 0x80 | 126, a, b, k0, k1, k2, k3]),
+            }
         }
-        10
-    };
-    if let Some(m) = h.mask {
-        for (d, s) in hdr.iter_mut().skip(pos).zip(m) {
-            *d = s;
+        (_, mask) => {
+            let [a, b, c, d, e, f, g, i] = len.to_be_bytes();
+            match mask {
+                None => put(dst, [b0, 127, a, b, c, d, e, f, g, i]),
+                Some([k0, k1, k2, k3]) => {
+                    put(dst, [b0, 0xFF, a, b, c, d, e, f, g, i, k0, k1, k2, k3])
+                }
+            }
         }
-    }
-    for (d, s) in dst.iter_mut().zip(hdr.iter()) {
-        *d = *s;
     }
     Ok(needed)
 }
