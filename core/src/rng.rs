@@ -9,12 +9,16 @@
 //! a pseudorandom function, so keys cannot be predicted without the seed. Reseed with
 //! [`Connection::reseed`](crate::Connection::reseed) if the seed may have leaked.
 
-/// Counter-mode SipHash-2-4 keyed with 16 caller bytes. 24 bytes of state.
+/// Counter-mode SipHash-2-4 keyed with 16 caller bytes; each 64-bit output gives two keys
+/// (half the hashing per frame). 32 bytes of state.
 #[derive(Clone, Debug)]
 pub struct MaskRng {
     k0: u64,
     k1: u64,
+    /// Keys handed out so far; each SipHash output makes two.
     counter: u64,
+    /// The second key of the last output, valid while `counter` is odd.
+    spare: [u8; 4],
 }
 
 // On 32-bit targets each round's 64-bit arithmetic is long: keep one copy there.
@@ -74,14 +78,19 @@ impl MaskRng {
             k0: u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
             k1: u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
             counter: 0,
+            spare: [0; 4],
         }
     }
 
     /// The next masking key.
     pub fn next_key(&mut self) -> [u8; 4] {
-        let x = siphash_u64(self.k0, self.k1, self.counter);
-        self.counter = self.counter.wrapping_add(1);
-        let [a, b, c, d, ..] = x.to_le_bytes();
+        let n = self.counter;
+        self.counter = n.wrapping_add(1);
+        if n & 1 == 1 {
+            return self.spare;
+        }
+        let [a, b, c, d, e, f, g, h] = siphash_u64(self.k0, self.k1, n >> 1).to_le_bytes();
+        self.spare = [e, f, g, h];
         [a, b, c, d]
     }
 }
@@ -98,6 +107,26 @@ mod tests {
         let k1 = u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]);
         let m = u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(siphash_u64(k0, k1, m), 0x93f5_f579_9a93_2462);
+    }
+
+    #[test]
+    fn each_output_gives_two_keys_in_order() {
+        let seed = [0x5a; 16];
+        let k = u64::from_le_bytes([0x5a; 8]);
+        let mut r = MaskRng::new(seed);
+        for block in 0..4u64 {
+            let x = siphash_u64(k, k, block).to_le_bytes();
+            assert_eq!(
+                r.next_key(),
+                [x[0], x[1], x[2], x[3]],
+                "block {block}, low half"
+            );
+            assert_eq!(
+                r.next_key(),
+                [x[4], x[5], x[6], x[7]],
+                "block {block}, high half"
+            );
+        }
     }
 
     #[test]
