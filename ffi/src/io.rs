@@ -13,6 +13,7 @@ fn kind(v: u32) -> Result<MessageKind, wsm_result> {
     }
 }
 
+#[inline]
 fn export_event(ev: Option<Event<'_>>) -> wsm_event {
     let mut e = wsm_event::NONE;
     let Some(ev) = ev else {

@@ -39,6 +39,7 @@ const MAGIC: u32 = 0x5753_4d31; // "WSM1"
 
 /// Runs `f` behind the panic boundary.
 #[cfg(feature = "std")]
+#[inline(always)]
 fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
@@ -46,6 +47,7 @@ fn guard<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
 /// Without std there is no unwinding: a panic goes to the application's panic handler (the
 /// core is built to have no panicking paths).
 #[cfg(not(feature = "std"))]
+#[inline(always)]
 fn guard<T>(_on_panic: T, f: impl FnOnce() -> T) -> T {
     f()
 }
@@ -55,6 +57,7 @@ fn guard<T>(_on_panic: T, f: impl FnOnce() -> T) -> T {
 /// # Safety
 /// `p` is NULL or points to a handle made by `wsm_conn_init`/`wsm_conn_new` that no other
 /// thread is using.
+#[inline(always)]
 unsafe fn with_conn(p: *mut wsm_conn, f: impl FnOnce(&mut Connection) -> wsm_result) -> wsm_result {
     if p.is_null() {
         return wsm_result::WSM_ERR_NULL;
