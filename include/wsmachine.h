@@ -714,6 +714,17 @@ wsm_result wsm_poll_transmit(wsm_conn *conn, uint8_t *out, size_t out_len, size_
 // `written` writable.
 wsm_result wsm_send(wsm_conn *conn, uint32_t kind, const uint8_t *data, size_t len, uint8_t *out, size_t out_len, size_t *written);
 
+// Sends a whole message as one frame without copying the payload (for a vectored write):
+// writes any queued pings/pongs and the frame header into `out` (`*written` bytes; at most
+// 14 plus the queued control frames) and, for a client, masks `data` in place. Write `out`,
+// then `data`, to the socket in that order (one writev). On an error nothing is written
+// and `data` is unchanged. Text must be valid UTF-8.
+//
+// # Safety
+// `conn` a live handle; `data` `len` writable bytes; `out` `out_len` writable bytes;
+// `written` writable.
+wsm_result wsm_send_in_place(wsm_conn *conn, uint32_t kind, uint8_t *data, size_t len, uint8_t *out, size_t out_len, size_t *written);
+
 // Sends one frame of a fragmented message: the first call starts a message of `kind`, later
 // calls continue it, `fin` ends it.
 //

@@ -1291,6 +1291,66 @@ impl Connection {
         self.send_frame(op, true, data, out)
     }
 
+    /// Sends a whole message as one frame without copying its payload (a vectored write):
+    /// writes any queued pongs/pings and the frame header into `out` and returns their
+    /// length; a client masks `payload` in place, a server leaves it untouched. Write
+    /// `out[..n]`, then `payload`, to the socket in that order (one `writev`). Text must be
+    /// valid UTF-8. On any error nothing is written, `payload` is unchanged and the
+    /// connection is as it was.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, MessageKind, Role};
+    ///
+    /// let mut client = Connection::new_open(Role::Client, Config::new(), 0, [7; 16]);
+    /// let mut payload = *b"hello";
+    /// let mut head = [0u8; 14];
+    /// let n = client.send_in_place(MessageKind::Text, &mut payload, &mut head)?;
+    /// assert_eq!((n, &head[..2]), (6, &[0x81, 0x85][..])); // FIN text, masked, 5 bytes
+    /// assert_ne!(&payload, b"hello"); // masked with the key in head[2..6]
+    /// # Ok::<(), wsmachine::Error>(())
+    /// ```
+    pub fn send_in_place(
+        &mut self,
+        kind: MessageKind,
+        payload: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.check_can_start_frame()?;
+        if self.tx.msg.is_some() {
+            return Err(Error::MessageState);
+        }
+        if kind == MessageKind::Text && simdutf8::basic::from_utf8(payload).is_err() {
+            return Err(Error::InvalidUtf8);
+        }
+        let opcode = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let ctrl = self.queued_pings_len();
+        let needed = ctrl.saturating_add(header_len(payload.len() as u64, self.masked()));
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let n = self.put_queued_pings(out);
+        let mask = if self.masked() {
+            Some(self.rng.next_key())
+        } else {
+            None
+        };
+        let h = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let hl = encode_header(&h, out.get_mut(n..).unwrap_or_default())?;
+        if let Some(m) = mask {
+            apply_mask(payload, m, 0);
+        }
+        Ok(n.saturating_add(hl))
+    }
+
     /// Works out the opcode for the next frame of a (possibly fragmented) message and checks
     /// the text so far; does not change state.
     fn fragment_opcode(&self, kind: MessageKind) -> Result<OpCode, Error> {

@@ -1136,6 +1136,12 @@ both_directions!(fragments_with_split_code_point, |s: usize, r: usize| {
             )),
             Err(Error::InvalidUtf8)
         );
+        let mut bad = *b"ok\xff";
+        assert_eq!(
+            p.send(s, |c, o| c.send_in_place(MessageKind::Text, &mut bad, o)),
+            Err(Error::InvalidUtf8)
+        );
+        assert_eq!(&bad, b"ok\xff");
         // Mixing kinds within a message is refused.
         p.send(s, |c, o| c.send_fragment(MessageKind::Text, b"x", false, o))
             .unwrap();
@@ -1152,6 +1158,12 @@ both_directions!(fragments_with_split_code_point, |s: usize, r: usize| {
             p.send(s, |c, o| c.send_text("whole", o)),
             Err(Error::MessageState)
         );
+        let mut body = *b"whole";
+        assert_eq!(
+            p.send(s, |c, o| c.send_in_place(MessageKind::Binary, &mut body, o)),
+            Err(Error::MessageState)
+        );
+        assert_eq!(&body, b"whole");
         p.send(s, |c, o| c.send_fragment(MessageKind::Text, b"y", true, o))
             .unwrap();
         p.run();

@@ -316,6 +316,8 @@ proptest! {
 enum How {
     /// `send`
     Whole,
+    /// `send_in_place`: header into `out`, payload masked in place (clients).
+    InPlace,
     /// `send_fragment` at these cuts, with pings after the given fragments.
     Fragments(Vec<Index>, Vec<(Index, Vec<u8>)>),
     /// `begin_frame` + `send_payload` in pieces of this size, at these frame cuts.
@@ -325,6 +327,7 @@ enum How {
 fn how() -> impl Strategy<Value = How> {
     prop_oneof![
         Just(How::Whole),
+        Just(How::InPlace),
         (
             prop::collection::vec(any::<Index>(), 0..4),
             prop::collection::vec(
@@ -364,6 +367,21 @@ proptest! {
                 How::Whole => {
                     let n = tx.send(*kind, payload, &mut out).unwrap();
                     wire.extend_from_slice(&out[..n]);
+                    want.push(Norm::Msg(*kind, payload.clone(), 1));
+                }
+                How::InPlace => {
+                    // The same frame as `send` would write, in two pieces.
+                    let mut twin = tx.clone();
+                    let n_whole = twin.send(*kind, payload, &mut out).unwrap();
+                    let whole = out[..n_whole].to_vec();
+                    let mut body = payload.clone();
+                    let n = tx.send_in_place(*kind, &mut body, &mut out).unwrap();
+                    wire.extend_from_slice(&out[..n]);
+                    wire.extend_from_slice(&body);
+                    prop_assert_eq!(&wire[wire.len() - whole.len()..], &whole[..]);
+                    if sender == Role::Server {
+                        prop_assert_eq!(&body, payload);
+                    }
                     want.push(Norm::Msg(*kind, payload.clone(), 1));
                 }
                 How::Fragments(cuts, pings) => {
@@ -631,7 +649,7 @@ proptest! {
         ping in prop::option::of(0usize..=125),
         keepalive in any::<bool>(),
         len in length(),
-        which in 0u8..6,
+        which in 0u8..7,
         reason_len in 0usize..=123,
         ctl_len in 0usize..=125,
     ) {
@@ -651,6 +669,15 @@ proptest! {
                 (check_exact(&conn, |c, o| c.close(0, CloseCode::NORMAL, &reason, o))?, hdr(2 + reason_len) + 2 + reason_len)
             }
             4 => (check_exact(&conn, |c, o| c.begin_frame(MessageKind::Binary, true, len as u64, o))?, needed_ctrl + hdr(len)),
+            5 => {
+                // Too small a header buffer leaves the payload as it was, too.
+                let mut body = data.clone();
+                let mut c = conn.clone();
+                let mut small = vec![0u8; needed_ctrl + hdr(len) - 1];
+                prop_assert!(c.send_in_place(MessageKind::Binary, &mut body, &mut small).is_err());
+                prop_assert_eq!(&body, &data);
+                (check_exact(&conn, |c, o| c.send_in_place(MessageKind::Binary, &mut data.clone(), o))?, needed_ctrl + hdr(len))
+            }
             _ => {
                 if ping.is_none() && !keepalive {
                     return Ok(());

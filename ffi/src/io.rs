@@ -161,6 +161,39 @@ pub unsafe extern "C" fn wsm_send(
     }
 }
 
+/// Sends a whole message as one frame without copying the payload (for a vectored write):
+/// writes any queued pings/pongs and the frame header into `out` (`*written` bytes; at most
+/// 14 plus the queued control frames) and, for a client, masks `data` in place. Write `out`,
+/// then `data`, to the socket in that order (one writev). On an error nothing is written
+/// and `data` is unchanged. Text must be valid UTF-8.
+///
+/// # Safety
+/// `conn` a live handle; `data` `len` writable bytes; `out` `out_len` writable bytes;
+/// `written` writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsm_send_in_place(
+    conn: *mut wsm_conn,
+    kind: u32,
+    data: *mut u8,
+    len: usize,
+    out: *mut u8,
+    out_len: usize,
+    written: *mut usize,
+) -> wsm_result {
+    if written.is_null() {
+        return wsm_result::WSM_ERR_NULL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_conn(conn, |c| {
+            let k = tri!(self::kind(kind));
+            let data = tri!(bytes_mut(data, len));
+            let out = tri!(bytes_mut(out, out_len));
+            finish_write(c.send_in_place(k, data, out), written)
+        })
+    }
+}
+
 /// Sends one frame of a fragmented message: the first call starts a message of `kind`, later
 /// calls continue it, `fin` ends it.
 ///

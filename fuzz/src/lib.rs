@@ -708,6 +708,43 @@ impl Harness {
         r
     }
 
+    /// `send_in_place` with a header buffer of `cap` bytes: on success the header and the
+    /// (masked, for a client) payload go out together; on any error neither the connection
+    /// nor the payload changed and nothing was written.
+    pub fn send_in_place(&mut self, cap: usize, kind: MessageKind, payload: &[u8]) {
+        let state = self.conn.state();
+        let before = format!("{:?}", self.conn);
+        let mut body = payload.to_vec();
+        let mut buf = vec![0x5Au8; cap];
+        match self.conn.send_in_place(kind, &mut body, &mut buf) {
+            Ok(n) => {
+                assert!(n <= cap, "wrote {n} into {cap}");
+                assert!(
+                    matches!(state, ReadyState::Open | ReadyState::Closing),
+                    "a send succeeded in state {state:?}"
+                );
+                if self.conn.role() == Role::Server {
+                    assert_eq!(body, payload, "a server changed the payload");
+                }
+                let mut bytes = buf[..n].to_vec();
+                bytes.extend_from_slice(&body);
+                self.emitted(&bytes, false);
+            }
+            Err(e) => {
+                if let Error::BufferTooSmall { needed } = e {
+                    assert!(
+                        needed > cap,
+                        "BufferTooSmall {{ needed: {needed} }} for {cap}"
+                    );
+                }
+                assert_eq!(before, format!("{:?}", self.conn), "state changed on {e:?}");
+                assert!(buf.iter().all(|&b| b == 0x5A), "bytes written on {e:?}");
+                assert_eq!(body, payload, "payload changed on {e:?}");
+            }
+        }
+        self.check();
+    }
+
     /// Advances the clock by `dt` and, per the contract, fires expired timers (when `fire`)
     /// then flushes.
     pub fn tick(&mut self, dt: u64, fire: bool, cap: usize) {
@@ -882,7 +919,7 @@ pub fn run_conn(role: Role, data: &[u8]) -> Result<()> {
     let mut key = [0x37, 0xfa, 0x21, 0x3d];
     while !u.is_empty() {
         let tag: u8 = u.arbitrary()?;
-        match tag % 17 {
+        match tag % 18 {
             0 => {
                 let n: u16 = u.arbitrary()?;
                 let b = u.bytes(usize::from(n).min(u.len()))?;
@@ -1000,6 +1037,11 @@ pub fn run_conn(role: Role, data: &[u8]) -> Result<()> {
                     h.conn.set_authenticated();
                     h.check();
                 }
+            }
+            16 => {
+                let k: u8 = u.arbitrary()?;
+                let b: &[u8] = u.arbitrary()?;
+                h.send_in_place(cap.min(usize::from(k >> 2)), kind_of(k), b);
             }
             _ => {
                 if h.conn.state() == ReadyState::Connecting && !h.upgraded {

@@ -142,6 +142,10 @@ static void test_null_arguments(void) {
     CHECK_RES(wsm_send(c, WSM_TEXT, u8("x"), 1, out, sizeof out, NULL), WSM_ERR_NULL);
     CHECK_RES(wsm_send(c, WSM_TEXT, NULL, 1, out, sizeof out, &n), WSM_ERR_NULL);
     CHECK_RES(wsm_send(c, WSM_TEXT, u8("x"), 1, NULL, 16, &n), WSM_ERR_NULL);
+    CHECK_RES(wsm_send_in_place(NULL, WSM_TEXT, out, 1, out + 8, 16, &n), WSM_ERR_NULL);
+    CHECK_RES(wsm_send_in_place(c, WSM_TEXT, NULL, 1, out, sizeof out, &n), WSM_ERR_NULL);
+    CHECK_RES(wsm_send_in_place(c, WSM_TEXT, out, 1, NULL, 16, &n), WSM_ERR_NULL);
+    CHECK_RES(wsm_send_in_place(c, WSM_TEXT, out, 1, out + 8, 16, NULL), WSM_ERR_NULL);
     CHECK_RES(wsm_send_fragment(c, WSM_TEXT, NULL, 3, false, out, sizeof out, &n), WSM_ERR_NULL);
     CHECK_RES(wsm_send_ping(c, NULL, 2, out, sizeof out, &n), WSM_ERR_NULL);
     CHECK_RES(wsm_send_ping(c, NULL, 0, out, sizeof out, NULL), WSM_ERR_NULL);

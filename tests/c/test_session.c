@@ -75,6 +75,64 @@ static void test_echo_text_and_binary_up_to_1mib(void) {
     pair_free(&p);
 }
 
+/* wsm_send_in_place: header into a small buffer, payload sent as it is (server) or masked
+ * in place (client), both written by the caller; errors leave the payload untouched. */
+static void test_send_in_place(void) {
+    static const size_t sizes[] = {0, 5, 125, 126, 65535, 65536, 70000};
+    pair p;
+    size_t i;
+    int dir;
+    uint8_t *data = malloc(70000), *copy = malloc(70000);
+    REQUIRE(data != NULL && copy != NULL);
+    if (!pair_open(&p, NULL, NULL)) {
+        free(data);
+        free(copy);
+        pair_free(&p);
+        return;
+    }
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (dir = 0; dir < 2; dir++) {
+            endpoint *a = dir ? &p.server : &p.client, *b = dir ? &p.client : &p.server;
+            size_t n = sizes[i], w = 0;
+            uint8_t head[14];
+            int before = b->messages;
+            fill_utf8(data, n);
+            memcpy(copy, data, n);
+            /* One byte short of the header: an error, nothing changed. */
+            size_t hl = (n < 126 ? 2 : n <= 0xFFFF ? 4 : 10) + (dir ? 0 : 4);
+            CHECK_RES(wsm_send_in_place(a->conn, WSM_TEXT, data, n, head, hl - 1, &w),
+                      WSM_ERR_BUFFER_TOO_SMALL);
+            CHECK_EQ(w, hl);
+            CHECK(n == 0 || memcmp(data, copy, n) == 0);
+            CHECK_OK(wsm_send_in_place(a->conn, WSM_TEXT, data, n, head, sizeof head, &w));
+            CHECK_EQ(w, hl);
+            /* A server sends the payload as it is; a client's is masked in place. */
+            if (dir)
+                CHECK(n == 0 || memcmp(data, copy, n) == 0);
+            else
+                CHECK(n < 8 || memcmp(data, copy, n) != 0);
+            bq_append(&b->wire, head, w);
+            bq_append(&b->wire, data, n);
+            pair_settle(&p);
+            CHECK_EQ(b->messages, before + 1);
+            CHECK_EQ(b->last.len, n);
+            CHECK(b->last.len == n && (n == 0 || memcmp(b->last.p, copy, n) == 0));
+            CHECK(b->last_text);
+        }
+    }
+    /* Invalid text is refused and left as it was. */
+    {
+        uint8_t bad[3] = {'o', 'k', 0xFF}, head[14];
+        size_t w = 0;
+        CHECK_RES(wsm_send_in_place(p.client.conn, WSM_TEXT, bad, 3, head, sizeof head, &w),
+                  WSM_ERR_INVALID_UTF8);
+        CHECK(bad[0] == 'o' && bad[1] == 'k' && bad[2] == 0xFF);
+    }
+    free(data);
+    free(copy);
+    pair_free(&p);
+}
+
 static void test_send_fragment(void) {
     pair p;
     uint8_t out[256];
@@ -789,6 +847,7 @@ static void test_heap_handles(void) {
 
 void run_session_tests(void) {
     RUN(test_echo_text_and_binary_up_to_1mib);
+    RUN(test_send_in_place);
     RUN(test_send_fragment);
     RUN(test_streamed_frames);
     RUN(test_failure_during_streamed_frame);
