@@ -41,6 +41,7 @@ fn xor_copy_avx2(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
 }
 
 /// `xor_words` with AVX2. Callers checked [`has_avx2`].
+#[inline]
 pub(crate) fn xor(buf: &mut [u8], k: [u8; 4]) {
     debug_assert!(has_avx2());
     // SAFETY: `xor_avx2` is safe code whose only requirement is that the CPU supports AVX2,
@@ -49,6 +50,7 @@ pub(crate) fn xor(buf: &mut [u8], k: [u8; 4]) {
 }
 
 /// `xor_copy_words` with AVX2. Callers checked [`has_avx2`].
+#[inline]
 pub(crate) fn xor_copy(src: &[u8], dst: &mut [u8], k: [u8; 4]) {
     debug_assert!(has_avx2());
     // SAFETY: as in `xor`.
