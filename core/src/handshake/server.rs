@@ -197,17 +197,15 @@ pub(crate) fn checked_key<'a>(req: &Request<'a>) -> Result<&'a [u8], HandshakeEr
     for h in req.headers {
         let name = h.name.as_bytes();
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => once(&mut host, h.value),
-            7 if !upgrade && name.eq_ignore_ascii_case(b"upgrade") => {
+            4 if eq_lower(name, b"host") => once(&mut host, h.value),
+            7 if !upgrade && eq_lower(name, b"upgrade") => {
                 upgrade = value_has_token(h.value, b"websocket");
             }
-            10 if !connection && name.eq_ignore_ascii_case(b"connection") => {
+            10 if !connection && eq_lower(name, b"connection") => {
                 connection = value_has_token(h.value, b"upgrade");
             }
-            17 if name.eq_ignore_ascii_case(b"sec-websocket-key") => once(&mut key, h.value),
-            21 if name.eq_ignore_ascii_case(b"sec-websocket-version") => {
-                once(&mut version, h.value)
-            }
+            17 if eq_lower(name, b"sec-websocket-key") => once(&mut key, h.value),
+            21 if eq_lower(name, b"sec-websocket-version") => once(&mut version, h.value),
             _ => {}
         }
     }
@@ -235,10 +233,29 @@ pub(crate) fn checked_key<'a>(req: &Request<'a>) -> Result<&'a [u8], HandshakeEr
 
 /// Whether the comma-separated list `value` has `token` (ASCII case-insensitive, elements
 /// trimmed), as [`ListIter`] sees one header.
-fn value_has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| trim(item).eq_ignore_ascii_case(token))
+fn value_has_token<const N: usize>(value: &[u8], token: &[u8; N]) -> bool {
+    // Usually the value is just the token.
+    eq_lower(trim(value), token)
+        || value
+            .split(|&b| b == b',')
+            .any(|item| eq_lower(trim(item), token))
+}
+
+/// Whether `name` equals `lit` (lowercase letters, digits and `-`) ignoring ASCII case: exact,
+/// like `eq_ignore_ascii_case`, but branch-free over a fixed length, so that the compiler
+/// turns it into a few word compares. Letters compare with bit 5 forced (which folds A–Z onto
+/// a–z and nothing else onto them); every other byte compares as it is.
+#[inline(always)]
+fn eq_lower<const N: usize>(name: &[u8], lit: &[u8; N]) -> bool {
+    let Ok(name) = <&[u8; N]>::try_from(name) else {
+        return false;
+    };
+    let mut diff = 0u8;
+    for (&c, &l) in name.iter().zip(lit) {
+        let fold = if l.is_ascii_lowercase() { 0x20 } else { 0 };
+        diff |= (c | fold) ^ l;
+    }
+    diff == 0
 }
 
 /// What the server answers when it accepts a connection.
@@ -380,5 +397,48 @@ pub fn validate_extended_connect(
         Some(b"13") => Ok(()),
         Some(_) => Err(HandshakeError::UnsupportedVersion),
         None => Err(HandshakeError::MissingVersion),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check<const N: usize>(lit: &[u8; N]) {
+        let upper: std::vec::Vec<u8> = lit.iter().map(u8::to_ascii_uppercase).collect();
+        assert!(eq_lower(lit, lit) && eq_lower(&upper, lit));
+        assert!(!eq_lower(&lit[..N - 1], lit));
+        // Every byte value at every position agrees with `eq_ignore_ascii_case`.
+        for i in 0..N {
+            for b in 0..=255u8 {
+                let mut name = *lit;
+                name[i] = b;
+                assert_eq!(
+                    eq_lower(&name, lit),
+                    name.eq_ignore_ascii_case(lit),
+                    "{:?} at {i} = {b:#04x}",
+                    core::str::from_utf8(lit)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eq_lower_is_eq_ignore_ascii_case() {
+        check(b"host");
+        check(b"upgrade");
+        check(b"connection");
+        check(b"websocket");
+        check(b"sec-websocket-key");
+        check(b"sec-websocket-version");
+        check(b"13");
+    }
+
+    #[test]
+    fn tokens_in_lists() {
+        assert!(value_has_token(b" WebSocket ", b"websocket"));
+        assert!(value_has_token(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(!value_has_token(b"keep-alive, Upgrade2", b"upgrade"));
+        assert!(!value_has_token(b"", b"upgrade"));
     }
 }
