@@ -1093,6 +1093,7 @@ impl Connection {
 
     /// Writes one whole frame into the start of `out`, which the caller checked is large
     /// enough.
+    #[inline]
     fn put_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], out: &mut [u8]) -> usize {
         let mask = if self.masked() {
             Some(self.rng.next_key())

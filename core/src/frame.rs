@@ -150,6 +150,7 @@ fn put<const N: usize>(dst: &mut [u8], src: [u8; N]) {
 }
 
 /// Encodes a header into the start of `out` with minimal length encoding; returns its length.
+#[inline]
 pub fn encode_header(h: &FrameHeader, out: &mut [u8]) -> Result<usize, Error> {
     let needed = header_len(h.payload_len, h.mask.is_some());
     let dst = out
