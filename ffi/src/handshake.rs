@@ -5,7 +5,7 @@ use core::ffi::c_char;
 use wsmachine::{Accept, ClientRequest, Header, ParsedRequest, ResponseStatus, EMPTY_HEADER};
 
 use crate::types::*;
-use crate::{array, bytes, bytes_mut, cstr, finish_write, opt_cstr, put, tri, with_conn, wsm_conn};
+use crate::{array, bytes, cstr, opt_cstr, put, tri, with_conn, write_into, wsm_conn};
 
 /// Copies parsed headers out to the caller's array.
 fn export_headers(src: &[Header<'_>], dst: &mut [wsm_header]) -> usize {
@@ -146,25 +146,20 @@ pub unsafe extern "C" fn wsm_accept(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let out = tri!(bytes_mut(out, out_len));
+        write_into(conn, out, out_len, written, |c, out| {
             let mut hs = [EMPTY_HEADER; WSM_MAX_HEADERS];
             let mut a = Accept::default();
             let o;
             if !opts.is_null() {
                 o = *opts;
-                a.subprotocol = tri!(opt_cstr(o.subprotocol));
-                a.extensions = tri!(opt_cstr(o.extensions));
-                let src = tri!(array(o.headers, o.header_count));
-                let n = tri!(import_headers(src, &mut hs));
+                a.subprotocol = opt_cstr(o.subprotocol)?;
+                a.extensions = opt_cstr(o.extensions)?;
+                let n = import_headers(array(o.headers, o.header_count)?, &mut hs)?;
                 a.headers = hs.get(..n).unwrap_or_default();
             }
-            finish_write(c.accept(now, &a, out), written)
+            Ok(c.accept(now, &a, out))
         })
     }
 }
@@ -187,21 +182,13 @@ pub unsafe extern "C" fn wsm_reject(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let out = tri!(bytes_mut(out, out_len));
-            let body = tri!(bytes(body, body_len));
-            let src = tri!(array(headers, header_count));
+        write_into(conn, out, out_len, written, |c, out| {
+            let body = bytes(body, body_len)?;
             let mut hs = [EMPTY_HEADER; WSM_MAX_HEADERS];
-            let n = tri!(import_headers(src, &mut hs));
-            finish_write(
-                c.reject(status, hs.get(..n).unwrap_or_default(), body, out),
-                written,
-            )
+            let n = import_headers(array(headers, header_count)?, &mut hs)?;
+            Ok(c.reject(status, hs.get(..n).unwrap_or_default(), body, out))
         })
     }
 }
@@ -268,21 +255,20 @@ pub unsafe extern "C" fn wsm_write_request(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() || req.is_null() || key.is_null() {
+    if req.is_null() || key.is_null() {
         return wsm_result::WSM_ERR_NULL;
     }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let out = tri!(bytes_mut(out, out_len));
+        write_into(conn, out, out_len, written, |c, out| {
             let mut k = [0u8; 16];
             k.copy_from_slice(core::slice::from_raw_parts(key, 16));
             let r = *req;
             let mut protos = [""; WSM_MAX_HEADERS];
             let mut exts = [""; WSM_MAX_HEADERS];
             let mut hs = [EMPTY_HEADER; WSM_MAX_HEADERS];
-            let creq = tri!(import_request(&r, &mut protos, &mut exts, &mut hs));
-            finish_write(c.write_request(&creq, k, out), written)
+            let creq = import_request(&r, &mut protos, &mut exts, &mut hs)?;
+            Ok(c.write_request(&creq, k, out))
         })
     }
 }

@@ -3,7 +3,7 @@
 use wsmachine::{CloseCode, Event, MessageKind};
 
 use crate::types::*;
-use crate::{bytes, bytes_mut, finish_write, put, tri, with_conn, wsm_conn};
+use crate::{bytes, bytes_mut, put, tri, with_conn, write_into, wsm_conn};
 
 fn kind(v: u32) -> Result<MessageKind, wsm_result> {
     match v {
@@ -119,14 +119,10 @@ pub unsafe extern "C" fn wsm_poll_transmit(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.poll_transmit(out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            Ok(c.poll_transmit(out))
         })
     }
 }
@@ -147,16 +143,12 @@ pub unsafe extern "C" fn wsm_send(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let k = tri!(self::kind(kind));
-            let data = tri!(bytes(data, len));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.send(k, data, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let k = self::kind(kind)?;
+            let data = bytes(data, len)?;
+            Ok(c.send(k, data, out))
         })
     }
 }
@@ -180,16 +172,12 @@ pub unsafe extern "C" fn wsm_send_in_place(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let k = tri!(self::kind(kind));
-            let data = tri!(bytes_mut(data, len));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.send_in_place(k, data, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let k = self::kind(kind)?;
+            let data = bytes_mut(data, len)?;
+            Ok(c.send_in_place(k, data, out))
         })
     }
 }
@@ -210,16 +198,12 @@ pub unsafe extern "C" fn wsm_send_fragment(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let k = tri!(self::kind(kind));
-            let data = tri!(bytes(data, len));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.send_fragment(k, data, fin, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let k = self::kind(kind)?;
+            let data = bytes(data, len)?;
+            Ok(c.send_fragment(k, data, fin, out))
         })
     }
 }
@@ -239,15 +223,11 @@ pub unsafe extern "C" fn wsm_begin_frame(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let k = tri!(self::kind(kind));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.begin_frame(k, fin, payload_len, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let k = self::kind(kind)?;
+            Ok(c.begin_frame(k, fin, payload_len, out))
         })
     }
 }
@@ -266,15 +246,11 @@ pub unsafe extern "C" fn wsm_send_payload(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let data = tri!(bytes(data, len));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.send_payload(data, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let data = bytes(data, len)?;
+            Ok(c.send_payload(data, out))
         })
     }
 }
@@ -292,15 +268,11 @@ pub unsafe extern "C" fn wsm_send_ping(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let data = tri!(bytes(data, len));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.send_ping(data, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let data = bytes(data, len)?;
+            Ok(c.send_ping(data, out))
         })
     }
 }
@@ -318,15 +290,11 @@ pub unsafe extern "C" fn wsm_send_pong(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let data = tri!(bytes(data, len));
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.send_pong(data, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let data = bytes(data, len)?;
+            Ok(c.send_pong(data, out))
         })
     }
 }
@@ -348,21 +316,13 @@ pub unsafe extern "C" fn wsm_close(
     out_len: usize,
     written: *mut usize,
 ) -> wsm_result {
-    if written.is_null() {
-        return wsm_result::WSM_ERR_NULL;
-    }
     // SAFETY: forwarded contract.
     unsafe {
-        with_conn(conn, |c| {
-            let Some(code) = CloseCode::new(code) else {
-                return wsm_result::WSM_ERR_INVALID_CLOSE_CODE;
-            };
-            let reason = tri!(bytes(reason, reason_len));
-            let Ok(reason) = core::str::from_utf8(reason) else {
-                return wsm_result::WSM_ERR_INVALID_UTF8;
-            };
-            let out = tri!(bytes_mut(out, out_len));
-            finish_write(c.close(now, code, reason, out), written)
+        write_into(conn, out, out_len, written, |c, out| {
+            let code = CloseCode::new(code).ok_or(wsm_result::WSM_ERR_INVALID_CLOSE_CODE)?;
+            let reason = core::str::from_utf8(bytes(reason, reason_len)?)
+                .map_err(|_| wsm_result::WSM_ERR_INVALID_UTF8)?;
+            Ok(c.close(now, code, reason, out))
         })
     }
 }

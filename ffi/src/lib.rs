@@ -198,6 +198,34 @@ unsafe fn finish_write(r: Result<usize, wsmachine::Error>, written: *mut usize) 
     }
 }
 
+/// The shape of every call that writes into a caller buffer: `written` must not be NULL, the
+/// handle is checked, `out` becomes a slice, `f` converts its own arguments (failing with a
+/// result) and does the work, and `*written` gets the length written (or the size needed).
+///
+/// # Safety
+/// `conn` as for [`with_conn`]; `out` NULL or `out_len` writable bytes; `written` NULL or
+/// writable; whatever `f` dereferences is valid by the caller's contract.
+#[inline(always)]
+unsafe fn write_into(
+    conn: *mut wsm_conn,
+    out: *mut u8,
+    out_len: usize,
+    written: *mut usize,
+    f: impl FnOnce(&mut Connection, &mut [u8]) -> Result<Result<usize, wsmachine::Error>, wsm_result>,
+) -> wsm_result {
+    if written.is_null() {
+        return wsm_result::WSM_ERR_NULL;
+    }
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_conn(conn, |c| {
+            let out = tri!(bytes_mut(out, out_len));
+            let r = tri!(f(c, out));
+            finish_write(r, written)
+        })
+    }
+}
+
 /// `?` for functions returning `wsm_result`.
 macro_rules! tri {
     ($e:expr) => {
