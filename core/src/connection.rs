@@ -1093,10 +1093,17 @@ impl Connection {
         header_len(payload_len as u64, self.masked()).saturating_add(payload_len)
     }
 
-    /// Writes one whole frame into the start of `out`, which the caller checked is large
-    /// enough.
+    /// Writes the header of a frame with `len` payload bytes into the start of `out`, which
+    /// the caller checked is large enough, drawing a masking key for a client. Returns the
+    /// header's length and the key.
     #[cfg_attr(target_pointer_width = "64", inline)]
-    fn put_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], out: &mut [u8]) -> usize {
+    fn put_header(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        len: u64,
+        out: &mut [u8],
+    ) -> (usize, Option<[u8; 4]>) {
         let mask = if self.masked() {
             Some(self.rng.next_key())
         } else {
@@ -1107,11 +1114,16 @@ impl Connection {
             rsv: 0,
             opcode,
             mask,
-            payload_len: payload.len() as u64,
+            payload_len: len,
         };
-        let Ok(hl) = encode_header(&h, out) else {
-            return 0;
-        };
+        (encode_header(&h, out).unwrap_or(0), mask)
+    }
+
+    /// Writes one whole frame into the start of `out`, which the caller checked is large
+    /// enough.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    fn put_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], out: &mut [u8]) -> usize {
+        let (hl, mask) = self.put_header(opcode, fin, payload.len() as u64, out);
         let end = hl.saturating_add(payload.len());
         let dst = out.get_mut(hl..end).unwrap_or_default();
         match mask {
@@ -1280,6 +1292,12 @@ impl Connection {
 
     /// Sends a whole message as one frame. Text must be valid UTF-8.
     pub fn send(&mut self, kind: MessageKind, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let op = self.whole_message_opcode(kind, data)?;
+        self.send_frame(op, true, data, out)
+    }
+
+    /// Checks that a whole message of `kind` can be sent now; its opcode.
+    fn whole_message_opcode(&self, kind: MessageKind, data: &[u8]) -> Result<OpCode, Error> {
         self.check_can_start_frame()?;
         if self.tx.msg.is_some() {
             return Err(Error::MessageState);
@@ -1287,11 +1305,10 @@ impl Connection {
         if kind == MessageKind::Text && simdutf8::basic::from_utf8(data).is_err() {
             return Err(Error::InvalidUtf8);
         }
-        let op = match kind {
+        Ok(match kind {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
-        };
-        self.send_frame(op, true, data, out)
+        })
     }
 
     /// Sends a whole message as one frame without copying its payload (a vectored write):
@@ -1318,36 +1335,15 @@ impl Connection {
         payload: &mut [u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        self.check_can_start_frame()?;
-        if self.tx.msg.is_some() {
-            return Err(Error::MessageState);
-        }
-        if kind == MessageKind::Text && simdutf8::basic::from_utf8(payload).is_err() {
-            return Err(Error::InvalidUtf8);
-        }
-        let opcode = match kind {
-            MessageKind::Text => OpCode::Text,
-            MessageKind::Binary => OpCode::Binary,
-        };
+        let opcode = self.whole_message_opcode(kind, payload)?;
         let ctrl = self.queued_pings_len();
         let needed = ctrl.saturating_add(header_len(payload.len() as u64, self.masked()));
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed });
         }
         let n = self.put_queued_pings(out);
-        let mask = if self.masked() {
-            Some(self.rng.next_key())
-        } else {
-            None
-        };
-        let h = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let hl = encode_header(&h, out.get_mut(n..).unwrap_or_default())?;
+        let rest = out.get_mut(n..).unwrap_or_default();
+        let (hl, mask) = self.put_header(opcode, true, payload.len() as u64, rest);
         if let Some(m) = mask {
             apply_mask(payload, m, 0);
         }
@@ -1422,19 +1418,7 @@ impl Connection {
             return Err(Error::BufferTooSmall { needed });
         }
         let n = self.put_queued_pings(out);
-        let key = if mask {
-            Some(self.rng.next_key())
-        } else {
-            None
-        };
-        let h = FrameHeader {
-            fin,
-            rsv: 0,
-            opcode: op,
-            mask: key,
-            payload_len: len,
-        };
-        let hl = encode_header(&h, out.get_mut(n..).unwrap_or_default())?;
+        let (hl, key) = self.put_header(op, fin, len, out.get_mut(n..).unwrap_or_default());
         if op != OpCode::Continuation {
             self.tx.utf8.reset();
         }
