@@ -3,7 +3,7 @@
 # docs/benchmarks.png.
 #
 #   bash scripts/bench.sh           run everything (about 8 minutes on 2 cores)
-#   bash scripts/bench.sh --fast    CI: only build the Rust benchmarks (so they cannot rot)
+#   bash scripts/bench.sh --fast    CI: only build the Rust and C benchmarks (so they cannot rot)
 #   bash scripts/bench.sh --rust    only the Rust benchmarks + report (no C, no Python)
 #   bash scripts/bench.sh --report  only rewrite the docs from the last run's results
 #
@@ -19,7 +19,8 @@ cd "$REPO"
 
 mode=${1:-all}
 if [[ $mode == --fast ]]; then
-  exec cargo bench --no-run -p wsmachine-benches
+  cargo bench --no-run -p wsmachine-benches
+  exec bash "$HERE/bench-c.sh" --build
 fi
 
 if [[ $mode != --report ]]; then

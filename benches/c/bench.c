@@ -15,8 +15,9 @@
  *                 buffer: the same work as the Rust `wsmachine` variant, through the C ABI.
  *                 Compared with the Rust figure of the same run, this is the FFI overhead.
  *   wsmachine_io  as the Rust `wsmachine_io`: frames copied from an in-memory socket into a
- *                 64 KiB buffer, then wsm_read until WSM_EVENT_NONE / wsm_send, then the
- *                 frame copied to an in-memory sink.
+ *                 64 KiB buffer, then wsm_read until WSM_EVENT_NONE / wsm_send_in_place (the
+ *                 header into a small buffer, the payload masked in place by a client), then
+ *                 header and payload copied to an in-memory sink (a vectored write).
  *   wslay         wslay's frame API (the lowest layer; no UTF-8 or protocol-state checks):
  *                 wslay_frame_recv with a recv callback copying from the same in-memory
  *                 socket (wslay unmasks into its own buffer) / wslay_frame_send with a send
@@ -221,10 +222,21 @@ static double run_wsm_send(ctx *c, uint64_t n, int io) {
     double t0 = now_ns();
     for (uint64_t i = 0; i < n; i++) {
         size_t w;
-        if (wsm_send(c->conn, WSM_BINARY, c->p->payloads[c->next], c->size, c->buf, c->size + 14, &w) != WSM_OK)
-            die("wsm_send");
-        if (io) sock_write(&c->sock, c->buf, w);
-        else sink_total += w;
+        if (io) {
+            /* wsm_send_in_place: the header into buf, the payload masked in place by a client;
+             * then a vectored write of both (each copied once into the sink), as wslay's send
+             * callback gets the header and the payload it masked. */
+            uint8_t *pl = c->p->payloads[c->next];
+            if (wsm_send_in_place(c->conn, WSM_BINARY, pl, c->size, c->buf, 14, &w) != WSM_OK)
+                die("wsm_send_in_place");
+            sock_write(&c->sock, c->buf, w);
+            sock_write(&c->sock, pl, c->size);
+        } else {
+            if (wsm_send(c->conn, WSM_BINARY, c->p->payloads[c->next], c->size, c->buf, c->size + 14,
+                         &w) != WSM_OK)
+                die("wsm_send");
+            sink_total += w;
+        }
         c->next = (c->next + 1) % c->p->count;
     }
     return now_ns() - t0;
