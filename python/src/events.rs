@@ -313,6 +313,18 @@ impl Message {
     }
 }
 
+/// The initializer of a message event of the leaf class `T` (``TextMessage`` or
+/// ``BytesMessage``).
+fn message_init<T: pyo3::PyClass<BaseType = Message>>(
+    py: Python<'_>,
+    data: Py<PyAny>,
+    frame_finished: bool,
+    message_finished: bool,
+    leaf: T,
+) -> PyClassInitializer<T> {
+    sub(Message::build(py, data, frame_finished, message_finished)).add_subclass(leaf)
+}
+
 dataclass_methods!(Message, [data, frame_finished, message_finished], {
     #[new]
     #[pyo3(signature = (data, frame_finished=true, message_finished=true))]
@@ -357,10 +369,13 @@ impl TextMessage {
         frame_finished: bool,
         message_finished: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let m = Message::build(py, data, frame_finished, message_finished);
-        Ok(PyClassInitializer::from(Event)
-            .add_subclass(m)
-            .add_subclass(TextMessage))
+        Ok(message_init(
+            py,
+            data,
+            frame_finished,
+            message_finished,
+            TextMessage,
+        ))
     }
 }
 
@@ -378,10 +393,13 @@ impl BytesMessage {
         frame_finished: bool,
         message_finished: bool,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let m = Message::build(py, data, frame_finished, message_finished);
-        Ok(PyClassInitializer::from(Event)
-            .add_subclass(m)
-            .add_subclass(BytesMessage))
+        Ok(message_init(
+            py,
+            data,
+            frame_finished,
+            message_finished,
+            BytesMessage,
+        ))
     }
 }
 
@@ -448,13 +466,8 @@ pub(crate) fn text_message(
     frame_finished: bool,
     message_finished: bool,
 ) -> PyResult<Py<PyAny>> {
-    let init = PyClassInitializer::from(Event)
-        .add_subclass(Message {
-            data: data.into_any().unbind(),
-            frame_finished: pybool(py, frame_finished),
-            message_finished: pybool(py, message_finished),
-        })
-        .add_subclass(TextMessage);
+    let data = data.into_any().unbind();
+    let init = message_init(py, data, frame_finished, message_finished, TextMessage);
     Ok(Py::new(py, init)?.into_any())
 }
 
@@ -464,13 +477,8 @@ pub(crate) fn bytes_message(
     frame_finished: bool,
     message_finished: bool,
 ) -> PyResult<Py<PyAny>> {
-    let init = PyClassInitializer::from(Event)
-        .add_subclass(Message {
-            data: PyBytes::new(py, data).into_any().unbind(),
-            frame_finished: pybool(py, frame_finished),
-            message_finished: pybool(py, message_finished),
-        })
-        .add_subclass(BytesMessage);
+    let data = PyBytes::new(py, data).into_any().unbind();
+    let init = message_init(py, data, frame_finished, message_finished, BytesMessage);
     Ok(Py::new(py, init)?.into_any())
 }
 
