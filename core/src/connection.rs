@@ -3,7 +3,7 @@
 use crate::close::{CloseCode, CloseStatus};
 use crate::config::Config;
 use crate::error::{Error, HandshakeError, ProtocolError};
-use crate::event::{DataChunk, Event, MessageKind, Read};
+use crate::event::{DataChunk, Event, MessageKind, ReadOutcome};
 use crate::frame::{decode_header, encode_header, header_len, FrameHeader, OpCode};
 use crate::handshake::client::{
     parse_response, validate_response, write_request, ClientRequest, ParsedResponse, Response,
@@ -588,7 +588,7 @@ impl Connection {
     ///
     /// Returns `Err(Error::InvalidState)` only during the handshake (use `read_request` /
     /// `read_response` then). Peer misbehaviour is reported as [`Event::Failed`].
-    pub fn read<'b>(&mut self, now: u64, buf: &'b mut [u8]) -> Result<Read<'b>, Error> {
+    pub fn read<'b>(&mut self, now: u64, buf: &'b mut [u8]) -> Result<ReadOutcome<'b>, Error> {
         match self.hs {
             Hs::Done => {}
             Hs::RejectBody { remaining } => return Ok(self.read_reject_body(remaining, buf)),
@@ -596,7 +596,7 @@ impl Connection {
         }
         let len = buf.len();
         if self.rx.discard || self.closed {
-            return Ok(Read {
+            return Ok(ReadOutcome {
                 consumed: len,
                 event: None,
             });
@@ -623,7 +623,7 @@ impl Connection {
                     return Ok(self.fail(now, ProtocolError::InvalidUtf8, len));
                 }
                 let data: &'b [u8] = payload;
-                return Ok(Read {
+                return Ok(ReadOutcome {
                     consumed: end,
                     event: Some(Event::Data(DataChunk {
                         kind,
@@ -639,7 +639,7 @@ impl Connection {
         let (h, hlen) = match decode_header(buf) {
             Ok(Some(x)) => x,
             Ok(None) => {
-                return Ok(Read {
+                return Ok(ReadOutcome {
                     consumed: 0,
                     event: None,
                 })
@@ -653,7 +653,7 @@ impl Connection {
             // `check_header` bounded the payload to 125 bytes.
             let end = hlen.saturating_add(h.payload_len as usize);
             if len < end {
-                return Ok(Read {
+                return Ok(ReadOutcome {
                     consumed: 0,
                     event: None,
                 });
@@ -793,12 +793,12 @@ impl Connection {
         mut frame: RxFrame,
         pos: usize,
         buf: &'b mut [u8],
-    ) -> Read<'b> {
+    ) -> ReadOutcome<'b> {
         let len = buf.len();
         let avail = len.saturating_sub(pos);
         if avail == 0 && frame.remaining != 0 {
             self.rx.frame = Some(frame);
-            return Read {
+            return ReadOutcome {
                 consumed: pos,
                 event: None,
             };
@@ -850,7 +850,7 @@ impl Connection {
             self.rx.frame = Some(frame);
         }
         let chunk: &'b [u8] = chunk;
-        Read {
+        ReadOutcome {
             consumed: end,
             event: Some(Event::Data(DataChunk {
                 kind,
@@ -871,7 +871,7 @@ impl Connection {
         payload: &'b [u8],
         end: usize,
         len: usize,
-    ) -> Read<'b> {
+    ) -> ReadOutcome<'b> {
         let event = match opcode {
             OpCode::Ping => {
                 if self.config.auto_pong && !self.closing() {
@@ -906,13 +906,13 @@ impl Connection {
                     self.close_queued = Some(PendingClose::Echo(code));
                     self.phase_deadline = deadline(now, self.config.close_timeout_ms);
                 }
-                return Read {
+                return ReadOutcome {
                     consumed: len,
                     event: Some(Event::Close { status, reason }),
                 };
             }
         };
-        Read {
+        ReadOutcome {
             consumed: end,
             event: Some(event),
         }
@@ -936,7 +936,7 @@ impl Connection {
 
     /// Fails the connection because of `e`: queues the close frame (or, if ours is already
     /// out, ends the connection), ignores further input and arms the close timeout.
-    fn fail(&mut self, now: u64, e: ProtocolError, len: usize) -> Read<'static> {
+    fn fail(&mut self, now: u64, e: ProtocolError, len: usize) -> ReadOutcome<'static> {
         self.failure = Some(Failure::Protocol(e));
         self.rx.discard = true;
         self.rx.frame = None;
@@ -954,13 +954,17 @@ impl Connection {
             self.close_queued = Some(PendingClose::Fail(e));
             self.phase_deadline = deadline(now, self.config.close_timeout_ms);
         }
-        Read {
+        ReadOutcome {
             consumed: len,
             event: Some(Event::Failed(e)),
         }
     }
 
-    fn read_reject_body<'b>(&mut self, remaining: Option<u64>, buf: &'b mut [u8]) -> Read<'b> {
+    fn read_reject_body<'b>(
+        &mut self,
+        remaining: Option<u64>,
+        buf: &'b mut [u8],
+    ) -> ReadOutcome<'b> {
         let buf: &'b [u8] = buf;
         let (take, left) = match remaining {
             Some(r) => {
@@ -972,7 +976,7 @@ impl Connection {
         let finished = left == Some(0);
         if take == 0 && !finished {
             // Nothing new: no event (else a caller that reads until `None` would spin).
-            return Read {
+            return ReadOutcome {
                 consumed: 0,
                 event: None,
             };
@@ -983,7 +987,7 @@ impl Connection {
         } else {
             self.hs = Hs::RejectBody { remaining: left };
         }
-        Read {
+        ReadOutcome {
             consumed: take,
             event: Some(Event::RejectBody {
                 data: buf.get(..take).unwrap_or_default(),

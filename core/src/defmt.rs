@@ -9,7 +9,7 @@ use ::defmt::{write, Format, Formatter};
 use crate::close::{CloseCode, CloseStatus};
 use crate::connection::{Failure, ReadyState, Role};
 use crate::error::{Error, HandshakeError, ProtocolError};
-use crate::event::{DataChunk, Event, MessageKind, Read};
+use crate::event::{DataChunk, Event, MessageKind, ReadOutcome};
 
 impl Format for Error {
     fn format(&self, f: Formatter<'_>) {
@@ -110,11 +110,11 @@ impl Format for Event<'_> {
     }
 }
 
-impl Format for Read<'_> {
+impl Format for ReadOutcome<'_> {
     fn format(&self, f: Formatter<'_>) {
         write!(
             f,
-            "Read {{ consumed: {=usize}, event: {} }}",
+            "ReadOutcome {{ consumed: {=usize}, event: {} }}",
             self.consumed, self.event
         )
     }

@@ -70,7 +70,7 @@ pub enum Event<'a> {
 /// The outcome of one [`Connection::read`](crate::Connection::read) call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "the consumed count says which input bytes must not be fed again"]
-pub struct Read<'a> {
+pub struct ReadOutcome<'a> {
     /// How many bytes at the start of the buffer were used. The caller drops them; bytes after
     /// them (when `event` is `None`: an incomplete frame header or control frame, at most
     /// [`MAX_PENDING_INPUT`](crate::MAX_PENDING_INPUT) bytes) are kept and fed again with more

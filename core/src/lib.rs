@@ -65,7 +65,7 @@ pub use close::{CloseCode, CloseStatus};
 pub use config::Config;
 pub use connection::{Connection, Failure, ReadyState, ResponseStatus, Role, MAX_PENDING_INPUT};
 pub use error::{Error, HandshakeError, ProtocolError};
-pub use event::{DataChunk, Event, MessageKind, Read};
+pub use event::{DataChunk, Event, MessageKind, ReadOutcome};
 pub use handshake::client::{ClientRequest, Response};
 pub use handshake::server::{validate_extended_connect, Accept, ParsedRequest, Request};
 pub use handshake::{accept_key, Header, EMPTY_HEADER};
