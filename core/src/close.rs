@@ -7,6 +7,11 @@
 
 use core::fmt;
 
+use crate::error::ProtocolError;
+
+/// Longest close reason: a control frame's 125 bytes less the 2-byte code.
+pub const MAX_REASON_LEN: usize = 123;
+
 /// A close code that may appear in a close frame: 1000–1003, 1007–1014 or 3000–4999.
 ///
 /// 1004 is reserved, 1005/1006/1015 are local-only (see [`CloseStatus`]), 1016–2999 are
@@ -160,6 +165,46 @@ impl fmt::Display for CloseStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let code = self.as_u16();
         write!(f, "{} ({})", code, meaning_of(code))
+    }
+}
+
+/// Writes a close frame's payload into `buf`: nothing for `None` (a close without a code),
+/// else the code and up to [`MAX_REASON_LEN`] bytes of `reason`. Returns the length. The one
+/// writer of close payloads, for closes the application sends and those the connection queues.
+pub(crate) fn write_close_payload(
+    code: Option<CloseCode>,
+    reason: &str,
+    buf: &mut [u8; 125],
+) -> usize {
+    let Some(code) = code else {
+        return 0;
+    };
+    let [a, b] = code.get().to_be_bytes();
+    buf[0] = a;
+    buf[1] = b;
+    let mut n = 2;
+    for (d, s) in buf
+        .iter_mut()
+        .skip(2)
+        .zip(reason.bytes().take(MAX_REASON_LEN))
+    {
+        *d = s;
+        n += 1;
+    }
+    n
+}
+
+/// Validates a received close frame's payload: `(status, reason)`.
+pub(crate) fn parse_close_payload(payload: &[u8]) -> Result<(CloseStatus, &str), ProtocolError> {
+    match payload {
+        [] => Ok((CloseStatus::NoStatus, "")),
+        [_] => Err(ProtocolError::InvalidClosePayload),
+        [a, b, reason @ ..] => {
+            let code = CloseCode::new(u16::from_be_bytes([*a, *b]))
+                .ok_or(ProtocolError::InvalidCloseCode)?;
+            let reason = core::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok((CloseStatus::Code(code), reason))
+        }
     }
 }
 

@@ -4,6 +4,8 @@
 use core::fmt;
 
 use crate::close::CloseCode;
+use crate::config::ConfigError;
+use crate::handshake::Header;
 
 /// Misuse of the API by the caller. Peer misbehaviour is never reported through this type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,6 +45,8 @@ pub enum Error {
     /// The peer's opening handshake was invalid (server: the error response is queued for
     /// `poll_transmit`; client: the connection is closed).
     Handshake(HandshakeError),
+    /// The [`Config`](crate::Config) given to a constructor cannot work.
+    InvalidConfig(ConfigError),
 }
 
 impl fmt::Display for Error {
@@ -63,6 +67,7 @@ impl fmt::Display for Error {
             Error::InvalidHeader => f.write_str("invalid HTTP header, host, path or token"),
             Error::InvalidStatus => f.write_str("invalid HTTP status code"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
+            Error::InvalidConfig(e) => write!(f, "invalid configuration: {e}"),
         }
     }
 }
@@ -208,6 +213,22 @@ impl HandshakeError {
             HandshakeError::OriginNotAllowed => 403,
             HandshakeError::Timeout => 408,
             _ => 400,
+        }
+    }
+
+    /// Headers the server's error response carries besides the body's: `Sec-WebSocket-Version:
+    /// 13` with 426 (RFC 6455 §4.4) and `Allow: GET` with 405 (RFC 9110 §15.5.6).
+    pub const fn response_headers(self) -> &'static [Header<'static>] {
+        match self.status() {
+            426 => &[Header {
+                name: "Sec-WebSocket-Version",
+                value: b"13",
+            }],
+            405 => &[Header {
+                name: "Allow",
+                value: b"GET",
+            }],
+            _ => &[],
         }
     }
 

@@ -1,6 +1,7 @@
 //! Frame headers (RFC 6455 §5.2): decoding from and encoding into caller buffers.
 
 use crate::error::{Error, ProtocolError};
+use crate::event::MessageKind;
 
 /// A frame opcode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,6 +38,25 @@ impl OpCode {
     /// Close, ping and pong.
     pub const fn is_control(self) -> bool {
         (self as u8) & 0x8 != 0
+    }
+
+    /// The opcode that starts a message of `kind` (the one mapping from message kinds to
+    /// opcodes).
+    pub const fn starting(kind: MessageKind) -> OpCode {
+        match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        }
+    }
+
+    /// The kind of message this opcode starts: `None` for continuation and control frames
+    /// (the one mapping from opcodes to message kinds).
+    pub const fn message_kind(self) -> Option<MessageKind> {
+        match self {
+            OpCode::Text => Some(MessageKind::Text),
+            OpCode::Binary => Some(MessageKind::Binary),
+            _ => None,
+        }
     }
 }
 

@@ -62,8 +62,10 @@ mod simd;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseStatus};
-pub use config::Config;
-pub use connection::{Connection, Failure, ReadyState, ResponseStatus, Role, MAX_PENDING_INPUT};
+pub use config::{Config, ConfigError};
+pub use connection::{
+    Connection, Failure, Phase, ReadyState, ResponseStatus, Role, MAX_PENDING_INPUT,
+};
 pub use error::{Error, HandshakeError, ProtocolError};
 pub use event::{DataChunk, Event, MessageKind, ReadOutcome};
 pub use handshake::client::{ClientRequest, Response};

@@ -101,7 +101,7 @@ impl Utf8Validator {
         // fastest entry point) and carry the incomplete code point at the end (at most three
         // bytes) in the state machine. Equivalent to the slow path below for valid text; any
         // failure reruns the slow path, which locates the error.
-        let cut = boundary(rest);
+        let cut = complete_prefix(rest);
         if simdutf8::basic::from_utf8(rest.get(..cut).unwrap_or_default()).is_ok() {
             let mut v = *self;
             if rest
@@ -138,9 +138,20 @@ impl Utf8Validator {
 }
 
 /// The length of the longest prefix of `bytes` that does not end inside a code point whose
-/// lead byte is among the last three bytes (those bytes are left for the state machine):
-/// `bytes.len()` when the text ends on a boundary.
-fn boundary(bytes: &[u8]) -> usize {
+/// lead byte is among the last three bytes: `bytes.len()` when the text ends on a boundary.
+///
+/// For a chunk of a text message (valid UTF-8 so far, as the connection guarantees), this is
+/// where to cut it to decode the chunk as a string now, carrying the rest (at most three bytes)
+/// over to the next chunk.
+///
+/// ```
+/// use wsmachine::utf8::complete_prefix;
+///
+/// let euro = "a€".as_bytes(); // 61 e2 82 ac
+/// assert_eq!(complete_prefix(&euro[..3]), 1); // "a" + two bytes of "€"
+/// assert_eq!(complete_prefix(euro), 4);
+/// ```
+pub fn complete_prefix(bytes: &[u8]) -> usize {
     let n = bytes.len();
     for back in 1..=3usize {
         let Some(&b) = n.checked_sub(back).and_then(|i| bytes.get(i)) else {

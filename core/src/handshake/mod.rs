@@ -173,6 +173,24 @@ impl<'a> Writer<'a> {
         self.put(digits.get(i..).unwrap_or_default());
     }
 
+    /// Writes `n` in lowercase hexadecimal (chunk sizes).
+    pub(crate) fn put_hex(&mut self, n: u64) {
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        let mut v = n;
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b"0123456789abcdef"[(v & 0xF) as usize];
+            }
+            v >>= 4;
+            if v == 0 || i == 0 {
+                break;
+            }
+        }
+        self.put(digits.get(i..).unwrap_or_default());
+    }
+
     pub(crate) fn header(&mut self, name: &str, value: &[u8]) {
         self.put(name.as_bytes());
         self.put(b": ");

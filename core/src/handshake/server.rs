@@ -3,6 +3,7 @@
 
 use super::{
     first, is_token, is_value, key_is_valid, reason_phrase, trim, write_all, Header, ListIter,
+    Writer,
 };
 use crate::error::{Error, HandshakeError};
 
@@ -312,47 +313,103 @@ pub fn write_accept(
     })
 }
 
+/// Headers a refusal may not carry: the connection writes the message framing itself.
+const FRAMING_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
+
+/// How a refusal's body is framed.
+#[derive(Clone, Copy)]
+enum BodyFraming {
+    Length(u64),
+    Chunked,
+}
+
+/// Writes the head of a non-101 response: status line, the application's `headers`, the
+/// body framing and `Connection: close`.
+fn put_reject_head(w: &mut Writer<'_>, status: u16, headers: &[Header<'_>], framing: BodyFraming) {
+    w.put(b"HTTP/1.1 ");
+    w.put_dec(u64::from(status));
+    w.put(b" ");
+    w.put(reason_phrase(status).as_bytes());
+    w.put(b"\r\n");
+    for h in headers {
+        w.header(h.name, h.value);
+    }
+    match framing {
+        BodyFraming::Length(n) => {
+            w.put(b"Content-Length: ");
+            w.put_dec(n);
+            w.put(b"\r\n");
+        }
+        BodyFraming::Chunked => w.put(b"Transfer-Encoding: chunked\r\n"),
+    }
+    w.put(b"Connection: close\r\n\r\n");
+}
+
+/// Checks a refusal's status and headers.
+fn check_reject(status: u16, headers: &[Header<'_>]) -> Result<(), Error> {
+    if !(200..=599).contains(&status) {
+        return Err(Error::InvalidStatus);
+    }
+    check_headers(headers)?;
+    if headers.iter().any(|h| {
+        FRAMING_HEADERS
+            .iter()
+            .any(|f| h.name.eq_ignore_ascii_case(f))
+    }) {
+        return Err(Error::InvalidHeader);
+    }
+    Ok(())
+}
+
 /// Writes a complete non-101 HTTP response with `Content-Length` and `Connection: close`.
+/// `headers` may not name `Content-Length`, `Transfer-Encoding` or `Connection`
+/// ([`Error::InvalidHeader`]).
 pub fn write_reject(
     status: u16,
     headers: &[Header<'_>],
     body: &[u8],
     out: &mut [u8],
 ) -> Result<usize, Error> {
-    if !(200..=599).contains(&status) {
-        return Err(Error::InvalidStatus);
-    }
-    check_headers(headers)?;
+    check_reject(status, headers)?;
     write_all(out, |w| {
-        w.put(b"HTTP/1.1 ");
-        w.put_dec(u64::from(status));
-        w.put(b" ");
-        w.put(reason_phrase(status).as_bytes());
-        w.put(b"\r\n");
-        for h in headers {
-            w.header(h.name, h.value);
-        }
-        w.put(b"Content-Length: ");
-        w.put_dec(body.len() as u64);
-        w.put(b"\r\nConnection: close\r\n\r\n");
+        put_reject_head(w, status, headers, BodyFraming::Length(body.len() as u64));
         w.put(body);
     })
 }
 
+/// Writes the head of a non-101 HTTP response whose body follows in chunks
+/// ([`write_reject_chunk`]): `Transfer-Encoding: chunked` and `Connection: close`. The same
+/// header rules as [`write_reject`] apply.
+pub fn write_reject_head(
+    status: u16,
+    headers: &[Header<'_>],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    check_reject(status, headers)?;
+    write_all(out, |w| {
+        put_reject_head(w, status, headers, BodyFraming::Chunked);
+    })
+}
+
+/// Writes `data` as one chunk of a chunked body (nothing when it is empty), and with
+/// `last` the terminating empty chunk as well.
+pub fn write_reject_chunk(data: &[u8], last: bool, out: &mut [u8]) -> Result<usize, Error> {
+    write_all(out, |w| {
+        if !data.is_empty() {
+            w.put_hex(data.len() as u64);
+            w.put(b"\r\n");
+            w.put(data);
+            w.put(b"\r\n");
+        }
+        if last {
+            w.put(b"0\r\n\r\n");
+        }
+    })
+}
+
 /// Writes the response for a handshake error (status from [`HandshakeError::status`], a
-/// one-line text body, and `Sec-WebSocket-Version: 13` on 426 / `Allow: GET` on 405).
+/// one-line text body, and the headers of [`HandshakeError::response_headers`]).
 pub fn write_error(err: HandshakeError, out: &mut [u8]) -> Result<usize, Error> {
-    let extra: &[Header<'_>] = match err.status() {
-        426 => &[Header {
-            name: "Sec-WebSocket-Version",
-            value: b"13",
-        }],
-        405 => &[Header {
-            name: "Allow",
-            value: b"GET",
-        }],
-        _ => &[],
-    };
     let mut body = [0u8; 64];
     let msg = err.as_str().as_bytes();
     let n = msg.len().min(body.len() - 1);
@@ -366,7 +423,7 @@ pub fn write_error(err: HandshakeError, out: &mut [u8]) -> Result<usize, Error> 
         name: "Content-Type",
         value: b"text/plain",
     }; 2];
-    let used = match extra.first() {
+    let used = match err.response_headers().first() {
         Some(h) => {
             hs[1] = *h;
             2

@@ -1,0 +1,435 @@
+//! Output: data frames, control frames, the closing handshake and `poll_transmit`.
+
+use crate::close::{write_close_payload, CloseCode, MAX_REASON_LEN};
+use crate::error::Error;
+use crate::event::MessageKind;
+use crate::frame::{encode_header, header_len, FrameHeader, OpCode};
+use crate::handshake::server::write_error;
+use crate::mask::{apply_mask, mask_copy};
+use crate::utf8::Utf8Validator;
+
+use super::state::{Closing, Lifecycle};
+use super::{Connection, Flags, Role};
+
+impl Connection {
+    fn masked(&self) -> bool {
+        self.role == Role::Client
+    }
+
+    fn frame_len(&self, payload_len: usize) -> usize {
+        header_len(payload_len as u64, self.masked()).saturating_add(payload_len)
+    }
+
+    /// Writes the header of a frame with `len` payload bytes into the start of `out`, which
+    /// the caller checked is large enough, drawing a masking key for a client. Returns the
+    /// header's length and the key.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    fn put_header(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        len: u64,
+        out: &mut [u8],
+    ) -> (usize, Option<[u8; 4]>) {
+        let mask = if self.masked() {
+            Some(self.rng.next_key())
+        } else {
+            None
+        };
+        let h = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: len,
+        };
+        (encode_header(&h, out).unwrap_or(0), mask)
+    }
+
+    /// Writes one whole frame into the start of `out`, which the caller checked is large
+    /// enough.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    fn put_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8], out: &mut [u8]) -> usize {
+        let (hl, mask) = self.put_header(opcode, fin, payload.len() as u64, out);
+        let end = hl.saturating_add(payload.len());
+        let dst = out.get_mut(hl..end).unwrap_or_default();
+        match mask {
+            Some(m) => {
+                mask_copy(payload, dst, m, 0);
+            }
+            None => {
+                if dst.len() == payload.len() {
+                    dst.copy_from_slice(payload);
+                }
+            }
+        }
+        end
+    }
+
+    /// Whether a keepalive ping is queued (only while open).
+    fn ping_queued(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Open { .. }) && self.flags.has(Flags::PING_QUEUED)
+    }
+
+    /// Length of the queued pong and keepalive ping.
+    fn queued_pings_len(&self) -> usize {
+        let mut n = 0usize;
+        if let Lifecycle::Open { pong } = &self.lifecycle {
+            if let Some(p) = pong.get() {
+                n = self.frame_len(p.len());
+            }
+        }
+        if self.ping_queued() {
+            n = n.saturating_add(self.frame_len(0));
+        }
+        n
+    }
+
+    /// Writes the queued pong and keepalive ping into `out` (the caller checked the room).
+    fn put_queued_pings(&mut self, out: &mut [u8]) -> usize {
+        let mut n = 0usize;
+        if let Lifecycle::Open { mut pong } = self.lifecycle {
+            if let Some(p) = pong.get() {
+                n = self.put_frame(OpCode::Pong, true, p, out);
+                pong.clear();
+                self.lifecycle = Lifecycle::Open { pong };
+            }
+        }
+        if self.ping_queued() {
+            self.flags.set(Flags::PING_QUEUED, false);
+            let rest = out.get_mut(n..).unwrap_or_default();
+            n = n.saturating_add(self.put_frame(OpCode::Ping, true, &[], rest));
+        }
+        n
+    }
+
+    /// Writes the frames the connection queued itself — a pong, a keepalive ping, a close
+    /// (reply or failure) — or, on a server whose handshake failed, the HTTP error response.
+    /// Returns 0 when nothing is queued, and also while a streamed frame is partly sent
+    /// (control frames cannot interrupt a frame; a connection failing then ends without a
+    /// close frame). Call it after every `read`, `handle_timeout` and `handle_eof`.
+    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let queued_close = match self.lifecycle {
+            Lifecycle::HttpError(e) => {
+                let n = write_error(e, out)?;
+                self.move_to_closed();
+                return Ok(n);
+            }
+            Lifecycle::Open { .. } => None,
+            Lifecycle::Closing(Closing::Received { echo }) => Some((echo, "")),
+            Lifecycle::Closing(Closing::Failing(e)) => Some((Some(e.close_code()), e.as_str())),
+            _ => return Ok(0),
+        };
+        if self.tx.in_frame {
+            if let Lifecycle::Closing(Closing::Failing(_)) = self.lifecycle {
+                // A close frame cannot go inside the payload of the frame being streamed (the
+                // peer would take it for payload): fail without one; the transport closes.
+                self.tx.in_frame = false;
+                self.move_to_closed();
+            }
+            return Ok(0);
+        }
+        if let Some((code, reason)) = queued_close {
+            return self.put_close(0, code, reason, out);
+        }
+        let needed = self.queued_pings_len();
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        Ok(self.put_queued_pings(out))
+    }
+
+    /// Writes a close frame (`code`, `reason`) and moves the lifecycle on.
+    fn put_close(
+        &mut self,
+        now: u64,
+        code: Option<CloseCode>,
+        reason: &str,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let mut payload = [0u8; 125];
+        let pl = write_close_payload(code, reason, &mut payload);
+        let needed = self.frame_len(pl);
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let n = self.put_frame(
+            OpCode::Close,
+            true,
+            payload.get(..pl).unwrap_or_default(),
+            out,
+        );
+        self.move_to_close_sent(now, code);
+        Ok(n)
+    }
+
+    fn check_can_start_frame(&self) -> Result<(), Error> {
+        if !matches!(self.lifecycle, Lifecycle::Open { .. }) {
+            return Err(Error::InvalidState);
+        }
+        if self.tx.in_frame {
+            return Err(Error::FrameInProgress);
+        }
+        Ok(())
+    }
+
+    /// Writes queued pings/pongs, then one frame, checking the total size first.
+    fn send_frame(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let ctrl = self.queued_pings_len();
+        let needed = ctrl.saturating_add(self.frame_len(payload.len()));
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let n = self.put_queued_pings(out);
+        let rest = out.get_mut(n..).unwrap_or_default();
+        Ok(n.saturating_add(self.put_frame(opcode, fin, payload, rest)))
+    }
+
+    /// Sends a whole text message as one frame.
+    pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
+        self.send(MessageKind::Text, text.as_bytes(), out)
+    }
+
+    /// Sends a whole binary message as one frame.
+    pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send(MessageKind::Binary, data, out)
+    }
+
+    /// Sends a whole message as one frame. Text must be valid UTF-8.
+    pub fn send(&mut self, kind: MessageKind, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let op = self.whole_message_opcode(kind, data)?;
+        self.send_frame(op, true, data, out)
+    }
+
+    /// Checks that a whole message of `kind` can be sent now; its opcode.
+    fn whole_message_opcode(&self, kind: MessageKind, data: &[u8]) -> Result<OpCode, Error> {
+        self.check_can_start_frame()?;
+        if self.tx.msg.is_some() {
+            return Err(Error::MessageState);
+        }
+        if kind == MessageKind::Text && simdutf8::basic::from_utf8(data).is_err() {
+            return Err(Error::InvalidUtf8);
+        }
+        Ok(OpCode::starting(kind))
+    }
+
+    /// Sends a whole message as one frame without copying its payload (a vectored write):
+    /// writes any queued pongs/pings and the frame header into `out` and returns their
+    /// length; a client masks `payload` in place, a server leaves it untouched. Write
+    /// `out[..n]`, then `payload`, to the socket in that order (one `writev`). Text must be
+    /// valid UTF-8. On any error nothing is written, `payload` is unchanged and the
+    /// connection is as it was.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, MessageKind, Role};
+    ///
+    /// let mut client = Connection::new_open(Role::Client, Config::new(), 0, [7; 16])?;
+    /// let mut payload = *b"hello";
+    /// let mut head = [0u8; 14];
+    /// let n = client.send_in_place(MessageKind::Text, &mut payload, &mut head)?;
+    /// assert_eq!((n, &head[..2]), (6, &[0x81, 0x85][..])); // FIN text, masked, 5 bytes
+    /// assert_ne!(&payload, b"hello"); // masked with the key in head[2..6]
+    /// # Ok::<(), wsmachine::Error>(())
+    /// ```
+    pub fn send_in_place(
+        &mut self,
+        kind: MessageKind,
+        payload: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let opcode = self.whole_message_opcode(kind, payload)?;
+        let ctrl = self.queued_pings_len();
+        let needed = ctrl.saturating_add(header_len(payload.len() as u64, self.masked()));
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let n = self.put_queued_pings(out);
+        let rest = out.get_mut(n..).unwrap_or_default();
+        let (hl, mask) = self.put_header(opcode, true, payload.len() as u64, rest);
+        if let Some(m) = mask {
+            apply_mask(payload, m, 0);
+        }
+        Ok(n.saturating_add(hl))
+    }
+
+    /// Works out the opcode for the next frame of a (possibly fragmented) message and checks
+    /// the text so far; does not change state.
+    fn fragment_opcode(&self, kind: MessageKind) -> Result<OpCode, Error> {
+        match self.tx.msg {
+            None => Ok(OpCode::starting(kind)),
+            Some(k) if k == kind => Ok(OpCode::Continuation),
+            Some(_) => Err(Error::MessageState),
+        }
+    }
+
+    /// Sends one frame of a fragmented message: the first call starts a message of type
+    /// `kind`, later calls (with the same `kind`) continue it, and `fin` ends it. Text is
+    /// validated across fragments (a code point may be split between them).
+    pub fn send_fragment(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.check_can_start_frame()?;
+        let op = self.fragment_opcode(kind)?;
+        let mut utf8 = if op == OpCode::Continuation {
+            self.tx.utf8
+        } else {
+            Utf8Validator::new()
+        };
+        if kind == MessageKind::Text && (utf8.feed(data).is_err() || (fin && !utf8.is_complete())) {
+            return Err(Error::InvalidUtf8);
+        }
+        let n = self.send_frame(op, fin, data, out)?;
+        self.tx.utf8 = utf8;
+        self.tx.msg = if fin { None } else { Some(kind) };
+        Ok(n)
+    }
+
+    /// Starts a streamed frame of `len` payload bytes (first frame of a message of type `kind`,
+    /// or its continuation if a fragmented message is in progress): writes queued
+    /// pings/pongs and the frame header. Then pass the payload, in pieces of any size, to
+    /// [`send_payload`](Self::send_payload). Memory use does not depend on `len`.
+    pub fn begin_frame(
+        &mut self,
+        kind: MessageKind,
+        fin: bool,
+        len: u64,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.check_can_start_frame()?;
+        let op = self.fragment_opcode(kind)?;
+        if kind == MessageKind::Text
+            && fin
+            && len == 0
+            && op == OpCode::Continuation
+            && !self.tx.utf8.is_complete()
+        {
+            // An empty final frame would end the text inside a code point.
+            return Err(Error::InvalidUtf8);
+        }
+        let ctrl = self.queued_pings_len();
+        let needed = ctrl.saturating_add(header_len(len, self.masked()));
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let n = self.put_queued_pings(out);
+        let (hl, key) = self.put_header(op, fin, len, out.get_mut(n..).unwrap_or_default());
+        if op != OpCode::Continuation {
+            self.tx.utf8.reset();
+        }
+        self.tx.msg = Some(kind);
+        self.tx.mask = key;
+        self.tx.mask_off = 0;
+        self.tx.frame_remaining = len;
+        self.tx.frame_fin = fin;
+        self.tx.in_frame = true;
+        self.end_streamed_frame_if_done();
+        Ok(n.saturating_add(hl))
+    }
+
+    fn end_streamed_frame_if_done(&mut self) {
+        if self.tx.in_frame && self.tx.frame_remaining == 0 {
+            self.tx.in_frame = false;
+            if self.tx.frame_fin {
+                self.tx.msg = None;
+            }
+        }
+    }
+
+    /// Copies (masking, for clients) the next piece of a streamed frame's payload into `out`;
+    /// returns `data.len()`. Text is validated incrementally; on invalid text nothing is
+    /// written and the frame cannot be completed (close the transport).
+    pub fn send_payload(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        if !self.tx.in_frame || self.lifecycle.is_over() {
+            return Err(Error::NoFrameInProgress);
+        }
+        if data.len() as u64 > self.tx.frame_remaining {
+            return Err(Error::PayloadOverrun);
+        }
+        let dst = out
+            .get_mut(..data.len())
+            .ok_or(Error::BufferTooSmall { needed: data.len() })?;
+        if self.tx.msg == Some(MessageKind::Text) {
+            let mut v = self.tx.utf8;
+            let last = self.tx.frame_fin && data.len() as u64 == self.tx.frame_remaining;
+            if v.feed(data).is_err() || (last && !v.is_complete()) {
+                return Err(Error::InvalidUtf8);
+            }
+            self.tx.utf8 = v;
+        }
+        match self.tx.mask {
+            Some(m) => {
+                self.tx.mask_off = mask_copy(data, dst, m, usize::from(self.tx.mask_off)) as u8;
+            }
+            None => dst.copy_from_slice(data),
+        }
+        self.tx.frame_remaining -= data.len() as u64;
+        self.end_streamed_frame_if_done();
+        Ok(data.len())
+    }
+
+    /// Payload bytes the streamed frame still expects (0 when none is in progress).
+    pub fn payload_remaining(&self) -> u64 {
+        if self.tx.in_frame {
+            self.tx.frame_remaining
+        } else {
+            0
+        }
+    }
+
+    fn send_control(&mut self, op: OpCode, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        if payload.len() > 125 {
+            return Err(Error::ControlPayloadTooLong);
+        }
+        self.check_can_start_frame()?;
+        self.send_frame(op, true, payload, out)
+    }
+
+    /// Sends a ping (payload at most 125 bytes). Allowed between the fragments of a message.
+    pub fn send_ping(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send_control(OpCode::Ping, payload, out)
+    }
+
+    /// Sends an unsolicited pong (payload at most 125 bytes), e.g. as a unidirectional
+    /// heartbeat.
+    pub fn send_pong(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        self.send_control(OpCode::Pong, payload, out)
+    }
+
+    /// Starts (or, when the peer's close arrived first, completes) the closing handshake:
+    /// writes a close frame with `code` and `reason` (at most 123 bytes) into `out`. Sending
+    /// data afterwards is an error. A fragmented message in progress is abandoned.
+    pub fn close(
+        &mut self,
+        now: u64,
+        code: CloseCode,
+        reason: &str,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if reason.len() > MAX_REASON_LEN {
+            return Err(Error::ReasonTooLong);
+        }
+        if !CloseCode::is_sendable(code.get()) {
+            return Err(Error::InvalidCloseCode);
+        }
+        if !matches!(
+            self.lifecycle,
+            Lifecycle::Open { .. } | Lifecycle::Closing(Closing::Received { .. })
+        ) {
+            return Err(Error::InvalidState);
+        }
+        if self.tx.in_frame {
+            return Err(Error::FrameInProgress);
+        }
+        self.put_close(now, Some(code), reason, out)
+    }
+}
