@@ -34,7 +34,7 @@ fn config() -> Config {
 
 /// Connection that reads frames of `role`'s peer.
 pub fn conn(role: Role) -> Connection {
-    Connection::new_open(role, config(), 0, [7; 16])
+    Connection::new_open(role, config(), 0, [7; 16]).unwrap()
 }
 
 /// Decodes `iters` messages in place from copies of `pool`.

@@ -26,7 +26,7 @@ fn conn(role: Role) -> Connection {
     let mut c = Config::new();
     c.max_frame_payload = u64::MAX;
     c.max_message_size = u64::MAX;
-    Connection::new_open(role, c, 0, [7; 16])
+    Connection::new_open(role, c, 0, [7; 16]).unwrap()
 }
 
 /// Writes a minimal header for a FIN binary frame; returns its length.

@@ -27,7 +27,7 @@ fn handshake(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let t = Instant::now();
             for _ in 0..iters {
-                let mut conn = Connection::server(Config::new(), 0);
+                let mut conn = Connection::server(Config::new(), 0).unwrap();
                 let mut headers = [EMPTY_HEADER; 32];
                 match conn.read_request(0, &reqs[i], &mut headers).unwrap() {
                     ParsedRequest::Complete { len, .. } => {

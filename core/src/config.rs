@@ -169,19 +169,13 @@ impl Config {
         if self.keepalive_interval_ms != 0 && self.keepalive_timeout_ms == 0 {
             return Err(ConfigError::NoKeepaliveTimeout);
         }
-        let timeouts = [
-            self.handshake_timeout_ms,
-            self.auth_timeout_ms,
-            self.keepalive_interval_ms,
-            self.keepalive_timeout_ms,
-            self.close_timeout_ms,
-        ];
-        let mut i = 0;
-        while i < timeouts.len() {
-            if timeouts[i] > MAX_TIMEOUT_MS {
-                return Err(ConfigError::TimeoutTooLong);
-            }
-            i += 1;
+        if self.handshake_timeout_ms > MAX_TIMEOUT_MS
+            || self.auth_timeout_ms > MAX_TIMEOUT_MS
+            || self.keepalive_interval_ms > MAX_TIMEOUT_MS
+            || self.keepalive_timeout_ms > MAX_TIMEOUT_MS
+            || self.close_timeout_ms > MAX_TIMEOUT_MS
+        {
+            return Err(ConfigError::TimeoutTooLong);
         }
         Ok(())
     }
@@ -204,7 +198,8 @@ mod tests {
 
     #[test]
     fn nonsense_is_refused() {
-        let cases: [(fn(&mut Config), ConfigError); 7] = [
+        type Case = (fn(&mut Config), ConfigError);
+        let cases: [Case; 7] = [
             (|c| c.max_fragments = 0, ConfigError::NoFragments),
             (|c| c.max_handshake_size = 0, ConfigError::NoHandshakeRoom),
             (|c| c.allowed_rsv = 0b1000, ConfigError::RsvOutOfRange),

@@ -10,13 +10,17 @@
 //! [`Connection::reseed`](crate::Connection::reseed) if the seed may have leaked.
 
 /// Counter-mode SipHash-2-4 keyed with 16 caller bytes; each 64-bit output gives two keys
-/// (half the hashing per frame). 32 bytes of state.
+/// (half the hashing per frame). 24 bytes of state.
+///
+/// The counter is 32 bits. When it wraps (after 2^32 keys) the generator rekeys itself with
+/// two outputs of SipHash under the current key at message words no counter value uses, so keys
+/// never repeat and stay unpredictable without the seed.
 #[derive(Clone, Debug)]
 pub struct MaskRng {
     k0: u64,
     k1: u64,
-    /// Keys handed out so far; each SipHash output makes two.
-    counter: u64,
+    /// Keys handed out under the current key; each SipHash output makes two.
+    counter: u32,
     /// The second key of the last output, valid while `counter` is odd.
     spare: [u8; 4],
 }
@@ -87,13 +91,31 @@ impl MaskRng {
         let n = self.counter;
         self.counter = n.wrapping_add(1);
         if n & 1 == 1 {
+            if self.counter == 0 {
+                self.rekey();
+            }
             return self.spare;
         }
-        let [a, b, c, d, e, f, g, h] = siphash_u64(self.k0, self.k1, n >> 1).to_le_bytes();
+        let [a, b, c, d, e, f, g, h] =
+            siphash_u64(self.k0, self.k1, u64::from(n >> 1)).to_le_bytes();
         self.spare = [e, f, g, h];
         [a, b, c, d]
     }
 }
+
+impl MaskRng {
+    /// Derives the next key from the current one (the counter wrapped). Counter values are
+    /// below 2^31 as message words, so these two words are never hashed for a mask.
+    #[cold]
+    fn rekey(&mut self) {
+        let (k0, k1) = (self.k0, self.k1);
+        self.k0 = siphash_u64(k0, k1, REKEY_WORD);
+        self.k1 = siphash_u64(k0, k1, REKEY_WORD | 1);
+    }
+}
+
+/// Message words for rekeying: the top bit set, outside the counter's range.
+const REKEY_WORD: u64 = 1 << 63;
 
 #[cfg(test)]
 mod tests {
@@ -127,6 +149,19 @@ mod tests {
                 "block {block}, high half"
             );
         }
+    }
+
+    #[test]
+    fn wrapping_counter_rekeys_instead_of_repeating() {
+        let mut r = MaskRng::new([9; 16]);
+        let first = (r.next_key(), r.next_key());
+        r.counter = u32::MAX - 1;
+        let _ = (r.next_key(), r.next_key()); // the last pair under the seed's key
+        assert_eq!(r.counter, 0);
+        let k = u64::from_le_bytes([9; 8]);
+        assert_eq!(r.k0, siphash_u64(k, k, REKEY_WORD));
+        assert_eq!(r.k1, siphash_u64(k, k, REKEY_WORD | 1));
+        assert_ne!((r.next_key(), r.next_key()), first);
     }
 
     #[test]

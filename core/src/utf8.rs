@@ -6,15 +6,23 @@
 //! not at the end of the message. Bulk validation is delegated to `simdutf8` (which falls back
 //! to `core::str::from_utf8` where it has no SIMD path).
 
-/// Streaming UTF-8 validator. Four bytes of state; `Copy`.
+/// Streaming UTF-8 validator. One byte of state; `Copy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Utf8Validator {
-    /// Continuation bytes still needed by the sequence in progress (0 = between code points).
-    need: u8,
-    /// Inclusive range allowed for the next continuation byte.
-    lo: u8,
-    hi: u8,
+    /// Bits 0–1: continuation bytes still needed by the sequence in progress (0 = between
+    /// code points). Bits 2–4: which range ([`RANGES`]) the next continuation byte must be in.
+    state: u8,
 }
+
+/// Inclusive ranges allowed for the byte after a lead byte (RFC 3629 §4): the general one,
+/// then the four lead bytes whose second byte is narrower (E0, ED, F0, F4).
+const RANGES: [(u8, u8); 5] = [
+    (0x80, 0xBF),
+    (0xA0, 0xBF),
+    (0x80, 0x9F),
+    (0x90, 0xBF),
+    (0x80, 0x8F),
+];
 
 impl Default for Utf8Validator {
     fn default() -> Self {
@@ -34,16 +42,17 @@ pub struct Utf8Error {
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Utf8Validator {
-        Utf8Validator {
-            need: 0,
-            lo: 0x80,
-            hi: 0xBF,
-        }
+        Utf8Validator { state: 0 }
+    }
+
+    /// Continuation bytes still needed.
+    const fn need(&self) -> u8 {
+        self.state & 0b11
     }
 
     /// Whether the bytes fed so far end on a code-point boundary (a message may end here).
     pub const fn is_complete(&self) -> bool {
-        self.need == 0
+        self.need() == 0
     }
 
     /// Forgets any sequence in progress.
@@ -53,41 +62,42 @@ impl Utf8Validator {
 
     /// Starts a sequence at lead byte `b`; `false` if `b` cannot start one.
     fn lead(&mut self, b: u8) -> bool {
-        let (need, lo, hi) = match b {
-            0x00..=0x7F => (0, 0x80, 0xBF),
-            0xC2..=0xDF => (1, 0x80, 0xBF),
-            0xE0 => (2, 0xA0, 0xBF),
-            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
-            0xED => (2, 0x80, 0x9F),
-            0xF0 => (3, 0x90, 0xBF),
-            0xF1..=0xF3 => (3, 0x80, 0xBF),
-            0xF4 => (3, 0x80, 0x8F),
+        let (need, range) = match b {
+            0x00..=0x7F => (0, 0),
+            0xC2..=0xDF => (1, 0),
+            0xE0 => (2, 1),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0),
+            0xED => (2, 2),
+            0xF0 => (3, 3),
+            0xF1..=0xF3 => (3, 0),
+            0xF4 => (3, 4),
             _ => return false,
         };
-        self.need = need;
-        self.lo = lo;
-        self.hi = hi;
+        self.state = need | range << 2;
         true
     }
 
     /// Feeds one byte; `false` if it cannot continue the text.
     fn step(&mut self, b: u8) -> bool {
-        if self.need == 0 {
+        let need = self.need();
+        if need == 0 {
             return self.lead(b);
         }
-        if b < self.lo || b > self.hi {
+        let (lo, hi) = RANGES
+            .get(usize::from(self.state >> 2))
+            .copied()
+            .unwrap_or((0x80, 0xBF));
+        if b < lo || b > hi {
             return false;
         }
-        self.need -= 1;
-        self.lo = 0x80;
-        self.hi = 0xBF;
+        self.state = need - 1;
         true
     }
 
     /// Validates the next chunk of text.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Utf8Error> {
         let mut i = 0usize;
-        while self.need > 0 {
+        while self.need() > 0 {
             let Some(&b) = bytes.get(i) else {
                 return Ok(());
             };
@@ -211,7 +221,7 @@ mod tests {
             let mut res = Ok(());
             let mut seq_start = 0usize;
             for (i, &b) in chunk.iter().enumerate() {
-                if v.need == 0 {
+                if v.need() == 0 {
                     seq_start = i;
                 }
                 if !v.step(b) {

@@ -44,7 +44,7 @@ fn rfc8441_extended_connect() {
 
 #[test]
 fn origin_not_allowed_answers_403_and_closes() {
-    let mut conn = Connection::server(Config::new(), 0);
+    let mut conn = Connection::server(Config::new(), 0).unwrap();
     let mut headers = [EMPTY_HEADER; 16];
     let allowed = match conn.read_request(0, REQUEST, &mut headers) {
         Ok(ParsedRequest::Complete { request, .. }) => {
@@ -74,7 +74,7 @@ fn origin_not_allowed_answers_403_and_closes() {
 fn allowed_rsv_bits_reach_the_application() {
     let mut config = Config::new();
     config.allowed_rsv = 0b100; // RSV1, as permessage-deflate would use
-    let mut conn = Connection::new_open(Role::Client, config, 0, [0; 16]);
+    let mut conn = Connection::new_open(Role::Client, config, 0, [0; 16]).unwrap();
     let mut frame = *b"\xc2\x03abc"; // FIN + RSV1, binary, unmasked (server to client)
     let read = conn.read(0, &mut frame).unwrap();
     match read.event {

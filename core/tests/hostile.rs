@@ -191,7 +191,7 @@ fn client_request() -> ClientRequest<'static> {
 
 /// The Sec-WebSocket-Key a client sends for `CLIENT_KEY`, read back from its request.
 fn client_key_b64() -> String {
-    let mut c = Connection::client(Config::new(), 0, [1; 16]);
+    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
     let mut out = [0u8; 1024];
     let n = c
         .write_request(&client_request(), CLIENT_KEY, &mut out)
@@ -793,7 +793,7 @@ fn run_frames(row: &Row, mode: Mode) {
         Mode::Whole => usize::MAX,
         Mode::Drip => 1,
     };
-    let mut f = Feeder::new(Connection::new_open(row.role, row.cfg, 0, [5; 16]));
+    let mut f = Feeder::new(Connection::new_open(row.role, row.cfg, 0, [5; 16]).unwrap());
     let mut first_event_at: Option<(usize, Ev)> = None;
     let mut fail_at = None;
     let mut start = 0;
@@ -894,7 +894,7 @@ fn run_server_handshake(row: &Row, mode: Mode) {
         Mode::Whole => cap,
         Mode::Drip => 1,
     };
-    let mut conn = Connection::server(row.cfg, 0);
+    let mut conn = Connection::server(row.cfg, 0).unwrap();
     let mut buf: Vec<u8> = Vec::with_capacity(cap);
     let mut now = 0u64;
     let mut pos = 0;
@@ -968,7 +968,7 @@ fn run_server_handshake(row: &Row, mode: Mode) {
 
 fn run_client_handshake(row: &Row, mode: Mode) {
     let req = client_request();
-    let mut conn = Connection::client(row.cfg, 0, [1; 16]);
+    let mut conn = Connection::client(row.cfg, 0, [1; 16]).unwrap();
     let mut out = [0u8; 1024];
     conn.write_request(&req, CLIENT_KEY, &mut out).unwrap();
     let chunk = match mode {
@@ -1136,7 +1136,7 @@ fn utf8_failure_is_in_the_read_that_delivers_the_bad_byte() {
         let b = B::new(role).f_at(FIN | OP_TEXT, &payload, bad);
         let at = b.at.unwrap();
         for chunk in 1..=40 {
-            let mut f = Feeder::new(Connection::new_open(role, Config::new(), 0, [5; 16]));
+            let mut f = Feeder::new(Connection::new_open(role, Config::new(), 0, [5; 16]).unwrap());
             let mut start = 0;
             let mut failed_in = None;
             for piece in b.bytes.chunks(chunk) {

@@ -146,8 +146,10 @@ struct Ep {
     /// Most bytes one socket read returns.
     chunk: usize,
     rbuf: Vec<u8>,
-    /// Handshake buffer (capacity `max_handshake_size`).
+    /// Handshake buffer (capacity `hscap`).
     hsbuf: Vec<u8>,
+    /// The connection's `Config::max_handshake_size`.
+    hscap: usize,
     hs: Hs,
     store: bool,
     cur: Option<Msg>,
@@ -178,6 +180,7 @@ impl Ep {
             chunk: usize::MAX,
             rbuf: Vec::with_capacity(bufsize),
             hsbuf: Vec::new(),
+            hscap: 0,
             hs,
             store: true,
             cur: None,
@@ -330,11 +333,13 @@ const KEY16: [u8; 16] = [7; 16];
 
 impl Pair {
     fn new(o: Opts) -> Pair {
-        let c = Connection::client(o.client_cfg, 0, [3; 16]);
-        let s = Connection::server(o.server_cfg, 0);
+        let c = Connection::client(o.client_cfg, 0, [3; 16]).unwrap();
+        let s = Connection::server(o.server_cfg, 0).unwrap();
         let mut ep = [Ep::new(c, o.bufsize[0]), Ep::new(s, o.bufsize[1])];
-        ep[C].hsbuf.reserve(o.client_cfg.max_handshake_size);
-        ep[S].hsbuf.reserve(o.server_cfg.max_handshake_size);
+        ep[C].hscap = o.client_cfg.max_handshake_size;
+        ep[S].hscap = o.server_cfg.max_handshake_size;
+        ep[C].hsbuf.reserve(ep[C].hscap);
+        ep[S].hsbuf.reserve(ep[S].hscap);
         Pair {
             now: 0,
             ep,
@@ -474,7 +479,7 @@ impl Pair {
     fn step_request(&mut self) -> bool {
         let now = self.now;
         let ep = &mut self.ep[S];
-        let cap = ep.conn.config().max_handshake_size;
+        let cap = ep.hscap;
         let room = cap - ep.hsbuf.len();
         if Pair::socket_read(&mut self.wire[S], &mut ep.hsbuf, room, ep.chunk) == 0 {
             return false;
@@ -543,7 +548,7 @@ impl Pair {
     fn step_response(&mut self) -> bool {
         let now = self.now;
         let ep = &mut self.ep[C];
-        let cap = ep.conn.config().max_handshake_size;
+        let cap = ep.hscap;
         let room = cap - ep.hsbuf.len();
         if Pair::socket_read(&mut self.wire[C], &mut ep.hsbuf, room, ep.chunk) == 0 {
             return false;
@@ -1914,7 +1919,7 @@ both_directions!(
 
 #[test]
 fn rejection_without_content_length_reads_body_until_eof() {
-    let mut c = Connection::client(Config::new(), 0, [1; 16]);
+    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
     let req = ClientRequest::new("h", "/");
     let mut out = [0u8; 512];
     c.write_request(&req, KEY16, &mut out).unwrap();

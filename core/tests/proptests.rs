@@ -287,7 +287,7 @@ proptest! {
         splits in prop::collection::vec(any::<Index>(), 0..40),
     ) {
         let (bytes, want, replies) = encode_stream(&s, receiver, seed);
-        let mk = || Connection::new_open(receiver, Config::new(), 0, [4; 16]);
+        let mk = || Connection::new_open(receiver, Config::new(), 0, [4; 16]).unwrap();
 
         let mut whole = Feeder::new(mk());
         whole.push(&bytes);
@@ -358,7 +358,7 @@ proptest! {
         seed in any::<[u8; 16]>(),
         splits in prop::collection::vec(any::<Index>(), 0..30),
     ) {
-        let mut tx = Connection::new_open(sender, Config::new(), 0, seed);
+        let mut tx = Connection::new_open(sender, Config::new(), 0, seed).unwrap();
         let mut wire = Vec::new();
         let mut want = Vec::new();
         let mut out = vec![0u8; 80_000];
@@ -437,7 +437,7 @@ proptest! {
             prop_assert_eq!(f.rsv, 0);
         }
         let receiver = other_role(sender);
-        let mut rx = Feeder::new(Connection::new_open(receiver, Config::new(), 0, [8; 16]));
+        let mut rx = Feeder::new(Connection::new_open(receiver, Config::new(), 0, [8; 16]).unwrap());
         rx.push_split(&wire, &cuts_for(wire.len(), &splits));
         prop_assert_eq!(normalize(&rx.events), want);
     }
@@ -564,12 +564,8 @@ fn utf8_through_a_connection_matches_from_utf8() {
     ];
     for s in samples {
         for chunk in 1..=s.len().max(1) {
-            let mut f = Feeder::new(Connection::new_open(
-                Role::Client,
-                Config::new(),
-                0,
-                [1; 16],
-            ));
+            let mut f =
+                Feeder::new(Connection::new_open(Role::Client, Config::new(), 0, [1; 16]).unwrap());
             f.push_chunked(&frame(FIN | OP_TEXT, s, None), chunk);
             let failed = f
                 .events
@@ -623,7 +619,7 @@ fn open_conn(role: Role, ping: Option<usize>, keepalive_ping: bool) -> Connectio
     if keepalive_ping {
         c.keepalive_interval_ms = 10;
     }
-    let mut conn = Connection::new_open(role, c, 0, [6; 16]);
+    let mut conn = Connection::new_open(role, c, 0, [6; 16]).unwrap();
     if let Some(n) = ping {
         let mask = (role == Role::Server).then_some(KEY);
         let mut f = frame(FIN | OP_PING, &vec![b'p'; n], mask);
@@ -737,7 +733,7 @@ proptest! {
             headers: &headers,
             ..ClientRequest::new("example.com", "/x?y=z")
         };
-        let client = Connection::client(Config::new(), 0, [2; 16]);
+        let client = Connection::client(Config::new(), 0, [2; 16]).unwrap();
         let mut request = vec![0u8; 4096];
         let n = check_exact(&client, |c, o| c.write_request(&req, [5; 16], o))?;
         let mut cc = client.clone();
@@ -748,7 +744,7 @@ proptest! {
             request = text.replace("Version: 13", "Version: 12").into_bytes();
         }
         // Server: accept, reject, or the error response.
-        let mut server = Connection::server(Config::new(), 0);
+        let mut server = Connection::server(Config::new(), 0).unwrap();
         let mut hbuf = [EMPTY_HEADER; 16];
         match server.read_request(0, &request, &mut hbuf) {
             Ok(ParsedRequest::Complete { .. }) => {
@@ -800,7 +796,7 @@ proptest! {
         receiver in role(),
         frame_slack in prop::option::of(-2i64..=2),
         message_slack in prop::option::of(-4i64..=2),
-        max_fragments in 0u32..3,
+        max_fragments in 1u32..3, // 0 is refused by Config::validate
         open_fragment in any::<bool>(),
     ) {
         // Limits unset, or within a few bytes of this frame's payload length.
@@ -819,7 +815,7 @@ proptest! {
             bytes.extend(frame(0x01, b"ab", if receiver == Role::Server { key } else { None }));
         }
         bytes.extend(frame(b0, &payload, key));
-        let mk = || Connection::new_open(receiver, config, 0, [9; 16]);
+        let mk = || Connection::new_open(receiver, config, 0, [9; 16]).unwrap();
 
         let mut whole = Feeder::new(mk());
         whole.push(&bytes);

@@ -10,11 +10,11 @@ use wsmachine::{
 };
 
 fn client() -> Connection {
-    Connection::new_open(Role::Client, Config::new(), 0, [9; 16])
+    Connection::new_open(Role::Client, Config::new(), 0, [9; 16]).unwrap()
 }
 
 fn server() -> Connection {
-    Connection::new_open(Role::Server, Config::new(), 0, [0; 16])
+    Connection::new_open(Role::Server, Config::new(), 0, [0; 16]).unwrap()
 }
 
 const HELLO_UNMASKED: &[u8] = &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
@@ -73,7 +73,7 @@ fn section_1_3_handshake_through_a_server() {
         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
         Origin: http://example.com\r\nSec-WebSocket-Protocol: chat, superchat\r\n\
         Sec-WebSocket-Version: 13\r\n\r\n";
-    let mut conn = Connection::server(Config::new(), 0);
+    let mut conn = Connection::server(Config::new(), 0).unwrap();
     let mut headers = [EMPTY_HEADER; 16];
     let (proto, len) = match conn.read_request(0, req, &mut headers).unwrap() {
         ParsedRequest::Complete { request, len } => {

@@ -42,8 +42,10 @@ pub unsafe extern "C" fn wsm_config_default(config: *mut wsm_config) -> wsm_resu
     wsm_result::WSM_OK
 }
 
+/// The core's `Config` for a C one. Values are checked by the core's validator when the
+/// connection is built (`Config::validate`); only what C adds (a 0/1 boolean) is checked here.
 fn to_config(c: &wsm_config) -> Result<Config, wsm_result> {
-    if c.auto_pong > 1 || c.allowed_rsv > 7 {
+    if c.auto_pong > 1 {
         return Err(wsm_result::WSM_ERR_INVALID_ARGUMENT);
     }
     let mut cfg = Config::new();
@@ -92,11 +94,12 @@ unsafe fn make(
         // Masking keys must be unpredictable: a client needs caller entropy.
         return Err(wsm_result::WSM_ERR_NULL);
     }
-    Ok(match (open, role) {
+    let conn = match (open, role) {
         (true, r) => Connection::new_open(r, cfg, now, s),
         (false, Role::Server) => Connection::server(cfg, now),
         (false, Role::Client) => Connection::client(cfg, now, s),
-    })
+    };
+    conn.map_err(wsm_result::from)
 }
 
 /// Initialises a handle in caller memory `mem` of `mem_len` bytes (at least wsm_conn_size(),

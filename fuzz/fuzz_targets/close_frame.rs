@@ -24,7 +24,8 @@ fn run(data: &[u8]) -> Result<()> {
     } else {
         Role::Server
     };
-    let mut h = Harness::new(Connection::new_open(role, Config::new(), 0, [3; 16]));
+    let conn = Connection::new_open(role, Config::new(), 0, [3; 16]).expect("defaults are valid");
+    let mut h = Harness::new(conn, Config::new());
     let we_closed = flags & 2 != 0;
     if we_closed {
         let r = h.send(256, false, |c, o| {

@@ -37,7 +37,10 @@ fn run(data: &[u8]) -> Result<()> {
         cfg.max_handshake_size = usize::from(max % 4096);
     }
     let limit = cfg.max_handshake_size;
-    let mut conn = Connection::client(cfg, 0, [7; 16]);
+    let Ok(mut conn) = Connection::client(cfg, 0, [7; 16]) else {
+        assert_eq!(limit, 0, "only a zero handshake limit is refused");
+        return Ok(());
+    };
     let mut out = [0u8; 512];
     let n = conn
         .write_request(&REQUEST, CLIENT_KEY, &mut out)
@@ -92,7 +95,7 @@ fn run(data: &[u8]) -> Result<()> {
                         "unoffered extension {e:?}"
                     );
                 }
-                let mut h = Harness::new(conn);
+                let mut h = Harness::new(conn, cfg);
                 h.upgraded = true;
                 let tail = buf[len..].to_vec();
                 for c in tail.chunks(usize::from(flags >> 3) + 1) {

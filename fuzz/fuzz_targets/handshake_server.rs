@@ -63,7 +63,10 @@ fn run(data: &[u8]) -> Result<()> {
         cfg.max_handshake_size = usize::from(max % 4096);
     }
     let limit = cfg.max_handshake_size;
-    let mut conn = Connection::server(cfg, 0);
+    let Ok(mut conn) = Connection::server(cfg, 0) else {
+        assert_eq!(limit, 0, "only a zero handshake limit is refused");
+        return Ok(());
+    };
     let cap = 16 + usize::from(flags >> 3) * 8;
 
     if flags & 1 != 0 && buf.len().is_multiple_of(3) {
@@ -106,7 +109,7 @@ fn run(data: &[u8]) -> Result<()> {
                 assert!(request.headers().len() <= nheaders);
                 assert_eq!(conn.state(), ReadyState::Connecting);
                 // The head alone parses to the same length on a fresh connection.
-                let mut again = Connection::server(cfg, 0);
+                let mut again = Connection::server(cfg, 0).expect("valid above");
                 let mut h2 = vec![EMPTY_HEADER; nheaders];
                 match again.read_request(0, &prefix[..len], &mut h2) {
                     Ok(ParsedRequest::Complete { len: l2, .. }) => assert_eq!(l2, len),
@@ -151,7 +154,7 @@ fn run(data: &[u8]) -> Result<()> {
                         }
                         // What followed the head are frames.
                         let mut rest = buf[len..].to_vec();
-                        let mut h = Harness::new(conn);
+                        let mut h = Harness::new(conn, cfg);
                         h.upgraded = true;
                         let cut = usize::from(flags) % (rest.len() + 1);
                         let tail = rest.split_off(cut);

@@ -300,6 +300,8 @@ pub const REQUEST: ClientRequest<'static> = ClientRequest {
 pub struct Harness {
     /// The connection under test.
     pub conn: Connection,
+    /// The configuration it was built with.
+    pub config: Config,
     /// Its role.
     pub role: Role,
     /// The clock.
@@ -331,12 +333,13 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Wraps a connection (already open or about to be).
-    pub fn new(conn: Connection) -> Harness {
+    /// Wraps a connection (already open or about to be) built with `config`.
+    pub fn new(conn: Connection, config: Config) -> Harness {
         let role = conn.role();
         let last_state = conn.state();
         Harness {
             conn,
+            config,
             role,
             now: 0,
             pending: Vec::new(),
@@ -562,11 +565,11 @@ impl Harness {
                     }
                     assert!(!c.message_finished || c.frame_finished);
                     assert_eq!(
-                        c.rsv & !self.conn.config().allowed_rsv,
+                        c.rsv & !self.config.allowed_rsv,
                         0,
                         "unallowed RSV reported"
                     );
-                    let cfg = *self.conn.config();
+                    let cfg = self.config;
                     if c.kind == MessageKind::Text {
                         self.rx_text.extend_from_slice(c.data);
                         assert!(self.rx_text.len() as u64 <= cfg.max_message_size);
@@ -583,7 +586,7 @@ impl Harness {
                 }
                 Event::Ping(p) => {
                     assert!(p.len() <= 125);
-                    let cfg = *self.conn.config();
+                    let cfg = self.config;
                     if cfg.auto_pong && state_before == ReadyState::Open {
                         self.expected_pong = Some(p.to_vec());
                     }
@@ -837,7 +840,7 @@ pub fn handshake(h: &mut Harness) {
             match h.conn.read_response(h.now, &REQUEST, &resp, &mut headers) {
                 Ok(wsmachine::ResponseStatus::Accepted { len, .. }) => assert_eq!(len, resp.len()),
                 Err(Error::Handshake(wsmachine::HandshakeError::TooLarge))
-                    if resp.len() > h.conn.config().max_handshake_size =>
+                    if resp.len() > h.config.max_handshake_size =>
                 {
                     assert_eq!(h.conn.state(), ReadyState::Closed);
                     return;
@@ -903,14 +906,20 @@ pub fn run_conn(role: Role, data: &[u8]) -> Result<()> {
     let cfg = config_from(&mut u)?;
     let mode: u8 = u.arbitrary()?;
     let seed = [mode; 16];
-    let conn = match mode % 3 {
+    let built = match mode % 3 {
         0 => Connection::new_open(role, cfg, 0, seed),
         _ => match role {
             Role::Server => Connection::server(cfg, 0),
             Role::Client => Connection::client(cfg, 0, seed),
         },
     };
-    let mut h = Harness::new(conn);
+    // Every constructor refuses exactly the configurations the validator refuses.
+    let conn = match (built, cfg.validate()) {
+        (Ok(conn), Ok(())) => conn,
+        (Err(wsmachine::Error::InvalidConfig(e)), Err(v)) if e == v => return Ok(()),
+        (other, v) => panic!("constructor {:?} but validate {v:?}", other.map(|_| ())),
+    };
+    let mut h = Harness::new(conn, cfg);
     h.check();
     if mode % 3 == 1 {
         handshake(&mut h);

@@ -38,10 +38,10 @@ impl Connection {
         headers: &'h mut [Header<'b>],
     ) -> Result<ParsedRequest<'h>, Error> {
         let _ = now;
-        if !matches!(self.lifecycle, Lifecycle::AwaitRequest) {
+        let Lifecycle::AwaitRequest { max_head, auth_ms } = self.lifecycle else {
             return Err(Error::InvalidState);
-        }
-        let limit = usize::try_from(self.limits.max_handshake_size).unwrap_or(usize::MAX);
+        };
+        let limit = usize::try_from(max_head).unwrap_or(usize::MAX);
         let parsed = match parse_request(buf, headers, limit) {
             Ok(p) => p,
             Err(e) => return Err(self.move_to_handshake_failed(e)),
@@ -53,6 +53,7 @@ impl Connection {
             };
             self.lifecycle = Lifecycle::AwaitDecision {
                 accept: accept_key(key),
+                auth_ms,
             };
         }
         Ok(parsed)
@@ -62,7 +63,7 @@ impl Connection {
     fn awaiting_decision(&self) -> bool {
         matches!(
             self.lifecycle,
-            Lifecycle::AwaitRequest | Lifecycle::AwaitDecision { .. }
+            Lifecycle::AwaitRequest { .. } | Lifecycle::AwaitDecision { .. }
         )
     }
 
@@ -80,11 +81,11 @@ impl Connection {
     /// Server: accepts the request; writes the 101 response into `out`. The connection is
     /// OPEN afterwards.
     pub fn accept(&mut self, now: u64, opts: &Accept<'_>, out: &mut [u8]) -> Result<usize, Error> {
-        let Lifecycle::AwaitDecision { accept } = self.lifecycle else {
+        let Lifecycle::AwaitDecision { accept, auth_ms } = self.lifecycle else {
             return Err(Error::InvalidState);
         };
         let n = write_accept(&accept, opts, out)?;
-        self.move_to_open(now);
+        self.move_to_open(now, auth_ms);
         Ok(n)
     }
 
@@ -166,12 +167,12 @@ impl Connection {
         key: [u8; 16],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        if !matches!(self.lifecycle, Lifecycle::RequestUnsent) {
+        let Lifecycle::RequestUnsent { max_head } = self.lifecycle else {
             return Err(Error::InvalidState);
-        }
+        };
         let key = encode_key(&key);
         let n = write_request(req, &key, out)?;
-        self.lifecycle = Lifecycle::AwaitResponse { key };
+        self.lifecycle = Lifecycle::AwaitResponse { key, max_head };
         Ok(n)
     }
 
@@ -192,10 +193,10 @@ impl Connection {
         buf: &'b [u8],
         headers: &'h mut [Header<'b>],
     ) -> Result<ResponseStatus<'h>, Error> {
-        let Lifecycle::AwaitResponse { key } = self.lifecycle else {
+        let Lifecycle::AwaitResponse { key, max_head } = self.lifecycle else {
             return Err(Error::InvalidState);
         };
-        let limit = usize::try_from(self.limits.max_handshake_size).unwrap_or(usize::MAX);
+        let limit = usize::try_from(max_head).unwrap_or(usize::MAX);
         let parsed = match parse_response(buf, headers, limit) {
             Ok(p) => p,
             Err(e) => return Err(self.move_to_handshake_failed(e)),
@@ -208,7 +209,7 @@ impl Connection {
             if let Err(e) = validate_response(&response, &key, req) {
                 return Err(self.move_to_handshake_failed(e));
             }
-            self.move_to_open(now);
+            self.move_to_open(now, 0);
             return Ok(ResponseStatus::Accepted { response, len });
         }
         let rest = buf.get(len..).unwrap_or_default();

@@ -122,9 +122,6 @@ struct Limits {
     max_frame_payload: u64,
     max_message_size: u64,
     max_fragments: u32,
-    /// `max_handshake_size`, saturated to 32 bits (a larger head is not a real case).
-    max_handshake_size: u32,
-    auth_timeout_ms: u32,
     keepalive_interval_ms: u32,
     keepalive_timeout_ms: u32,
     close_timeout_ms: u32,
@@ -189,15 +186,30 @@ struct Rx {
 /// Send-side message state.
 #[derive(Clone, Copy, Debug)]
 struct Tx {
+    /// Payload bytes the streamed frame still expects.
+    frame_remaining: u64,
+    /// A client's masking key for the streamed frame.
+    mask: [u8; 4],
     /// Kind of the (fragmented) message in progress.
     msg: Option<MessageKind>,
-    /// A streamed frame has `frame_remaining` payload bytes still to come.
-    in_frame: bool,
-    frame_fin: bool,
+    /// A streamed frame is in progress (`begin_frame`); whether it ends its message.
+    streaming: Option<bool>,
+    /// Position in the masking key.
     mask_off: u8,
-    mask: Option<[u8; 4]>,
-    frame_remaining: u64,
     utf8: Utf8Validator,
+}
+
+impl Tx {
+    /// A streamed frame is partly written.
+    fn in_frame(&self) -> bool {
+        self.streaming.is_some()
+    }
+
+    /// Forgets any message or streamed frame in progress.
+    fn abandon(&mut self) {
+        self.streaming = None;
+        self.msg = None;
+    }
 }
 
 /// The WebSocket protocol engine for one connection: sans-IO, no allocation, no clock.
@@ -283,15 +295,21 @@ pub struct Connection {
     flags: Flags,
 }
 
+/// `Config::max_handshake_size`, saturated to 32 bits (a larger head is not a real case).
+fn max_head(c: &Config) -> u32 {
+    u32::try_from(c.max_handshake_size).unwrap_or(u32::MAX)
+}
+
 impl Connection {
     fn new(
         config: Config,
         role: Role,
-        lifecycle: Lifecycle,
+        lifecycle: fn(&Config) -> Lifecycle,
         now: u64,
         mask_seed: [u8; 16],
     ) -> Result<Connection, Error> {
         config.validate().map_err(Error::InvalidConfig)?;
+        let lifecycle = lifecycle(&config);
         let mut flags = Flags(config.allowed_rsv << Flags::RSV_SHIFT);
         flags.set(Flags::AUTO_PONG, config.auto_pong);
         flags.set(Flags::AUTHENTICATED, true);
@@ -303,8 +321,6 @@ impl Connection {
                 max_frame_payload: config.max_frame_payload,
                 max_message_size: config.max_message_size,
                 max_fragments: config.max_fragments,
-                max_handshake_size: u32::try_from(config.max_handshake_size).unwrap_or(u32::MAX),
-                auth_timeout_ms: config.auth_timeout_ms,
                 keepalive_interval_ms: config.keepalive_interval_ms,
                 keepalive_timeout_ms: config.keepalive_timeout_ms,
                 close_timeout_ms: config.close_timeout_ms,
@@ -319,12 +335,11 @@ impl Connection {
                 utf8: Utf8Validator::new(),
             },
             tx: Tx {
-                msg: None,
-                in_frame: false,
-                frame_fin: false,
-                mask_off: 0,
-                mask: None,
                 frame_remaining: 0,
+                mask: [0; 4],
+                msg: None,
+                streaming: None,
+                mask_off: 0,
                 utf8: Utf8Validator::new(),
             },
             rng: MaskRng::new(mask_seed),
@@ -338,20 +353,21 @@ impl Connection {
     /// A server connection waiting for the upgrade request. `now` starts the handshake timer.
     /// Fails only with [`Error::InvalidConfig`].
     pub fn server(config: Config, now: u64) -> Result<Connection, Error> {
-        Connection::new(config, Role::Server, Lifecycle::AwaitRequest, now, [0; 16])
+        let first = |c: &Config| Lifecycle::AwaitRequest {
+            max_head: max_head(c),
+            auth_ms: c.auth_timeout_ms,
+        };
+        Connection::new(config, Role::Server, first, now, [0; 16])
     }
 
     /// A client connection. `mask_seed` must be 16 unpredictable bytes (see [`crate::rng`]);
     /// write the request with [`write_request`](Self::write_request). Fails only with
     /// [`Error::InvalidConfig`].
     pub fn client(config: Config, now: u64, mask_seed: [u8; 16]) -> Result<Connection, Error> {
-        Connection::new(
-            config,
-            Role::Client,
-            Lifecycle::RequestUnsent,
-            now,
-            mask_seed,
-        )
+        let first = |c: &Config| Lifecycle::RequestUnsent {
+            max_head: max_head(c),
+        };
+        Connection::new(config, Role::Client, first, now, mask_seed)
     }
 
     /// A connection that starts OPEN because the handshake happened elsewhere (inside an HTTP
@@ -364,8 +380,8 @@ impl Connection {
         now: u64,
         mask_seed: [u8; 16],
     ) -> Result<Connection, Error> {
-        let mut c = Connection::new(config, role, Lifecycle::Closed, now, mask_seed)?;
-        c.move_to_open(now);
+        let mut c = Connection::new(config, role, |_| Lifecycle::Closed, now, mask_seed)?;
+        c.move_to_open(now, config.auth_timeout_ms);
         Ok(c)
     }
 
@@ -387,9 +403,9 @@ impl Connection {
     /// A finer view of the state (which side started the closing handshake).
     pub fn phase(&self) -> Phase {
         match self.lifecycle {
-            Lifecycle::AwaitRequest
+            Lifecycle::AwaitRequest { .. }
             | Lifecycle::AwaitDecision { .. }
-            | Lifecycle::RequestUnsent
+            | Lifecycle::RequestUnsent { .. }
             | Lifecycle::AwaitResponse { .. } => Phase::Handshake,
             Lifecycle::Rejecting | Lifecycle::RejectBody { .. } => Phase::Rejecting,
             Lifecycle::Open { .. } => Phase::Open,
@@ -437,16 +453,16 @@ impl Connection {
     // Transitions of the lifecycle (each written once)
     // ----------------------------------------------------------------------------------
 
-    /// The opening handshake succeeded (or happened elsewhere): data may flow.
-    fn move_to_open(&mut self, now: u64) {
+    /// The opening handshake succeeded (or happened elsewhere): data may flow. A server
+    /// with `auth_ms` (`Config::auth_timeout_ms`) waits that long for `set_authenticated`.
+    fn move_to_open(&mut self, now: u64, auth_ms: u32) {
         self.lifecycle = Lifecycle::Open {
             pong: PendingPong::none(),
         };
         self.timers.stop(Timer::Handshake);
-        if self.role == Role::Server && self.limits.auth_timeout_ms != 0 {
+        if self.role == Role::Server && auth_ms != 0 {
             self.flags.set(Flags::AUTHENTICATED, false);
-            self.timers
-                .set(Timer::Auth, now, self.limits.auth_timeout_ms);
+            self.timers.set(Timer::Auth, now, auth_ms);
         }
         self.timers
             .set(Timer::Keepalive, now, self.limits.keepalive_interval_ms);
@@ -465,8 +481,7 @@ impl Connection {
     /// Both close frames have been exchanged. A server is done; a client waits for the server
     /// to close TCP (RFC 6455 §7.1.1), for as long as the close timer already armed allows.
     fn move_to_closes_exchanged(&mut self) {
-        self.tx.in_frame = false;
-        self.tx.msg = None;
+        self.tx.abandon();
         if self.role == Role::Client && self.timers.is_armed(Timer::Close) {
             self.lifecycle = Lifecycle::AwaitTcpClose;
             self.timers.stop(Timer::Keepalive);
@@ -538,8 +553,7 @@ impl Connection {
     fn move_to_close_sent(&mut self, now: u64, code: Option<CloseCode>) {
         match self.lifecycle {
             Lifecycle::Closing(Closing::Failing(_)) => {
-                self.tx.in_frame = false;
-                self.tx.msg = None;
+                self.tx.abandon();
                 self.move_to_closed();
             }
             Lifecycle::Closing(Closing::Received { .. }) => self.move_to_closes_exchanged(),
@@ -578,9 +592,9 @@ impl Connection {
     /// dead-peer detection and the close timeout. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: u64) {
         match self.lifecycle {
-            Lifecycle::AwaitRequest
+            Lifecycle::AwaitRequest { .. }
             | Lifecycle::AwaitDecision { .. }
-            | Lifecycle::RequestUnsent
+            | Lifecycle::RequestUnsent { .. }
             | Lifecycle::AwaitResponse { .. }
             | Lifecycle::RejectBody { .. } => {
                 if self.timers.take_expired(Timer::Handshake, now) {

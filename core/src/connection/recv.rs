@@ -28,13 +28,13 @@ impl Connection {
     pub fn read<'b>(&mut self, now: u64, buf: &'b mut [u8]) -> Result<ReadOutcome<'b>, Error> {
         let len = buf.len();
         match self.lifecycle {
-            Lifecycle::Open { .. } => {
-                if len != 0 && self.limits.keepalive_interval_ms != 0 {
-                    self.flags.set(Flags::AWAITING_INPUT, false);
-                    self.timers
-                        .set(Timer::Keepalive, now, self.limits.keepalive_interval_ms);
-                }
+            // Any input proves the peer alive: the keepalive interval starts again.
+            Lifecycle::Open { .. } if len != 0 && self.limits.keepalive_interval_ms != 0 => {
+                self.flags.set(Flags::AWAITING_INPUT, false);
+                self.timers
+                    .set(Timer::Keepalive, now, self.limits.keepalive_interval_ms);
             }
+            Lifecycle::Open { .. } => {}
             Lifecycle::RejectBody { remaining } => {
                 return Ok(self.read_reject_body(remaining, buf));
             }

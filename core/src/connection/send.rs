@@ -120,11 +120,11 @@ impl Connection {
             Lifecycle::Closing(Closing::Failing(e)) => Some((Some(e.close_code()), e.as_str())),
             _ => return Ok(0),
         };
-        if self.tx.in_frame {
+        if self.tx.in_frame() {
             if let Lifecycle::Closing(Closing::Failing(_)) = self.lifecycle {
                 // A close frame cannot go inside the payload of the frame being streamed (the
                 // peer would take it for payload): fail without one; the transport closes.
-                self.tx.in_frame = false;
+                self.tx.abandon();
                 self.move_to_closed();
             }
             return Ok(0);
@@ -167,7 +167,7 @@ impl Connection {
         if !matches!(self.lifecycle, Lifecycle::Open { .. }) {
             return Err(Error::InvalidState);
         }
-        if self.tx.in_frame {
+        if self.tx.in_frame() {
             return Err(Error::FrameInProgress);
         }
         Ok(())
@@ -327,20 +327,21 @@ impl Connection {
             self.tx.utf8.reset();
         }
         self.tx.msg = Some(kind);
-        self.tx.mask = key;
+        self.tx.mask = key.unwrap_or_default();
         self.tx.mask_off = 0;
         self.tx.frame_remaining = len;
-        self.tx.frame_fin = fin;
-        self.tx.in_frame = true;
+        self.tx.streaming = Some(fin);
         self.end_streamed_frame_if_done();
         Ok(n.saturating_add(hl))
     }
 
     fn end_streamed_frame_if_done(&mut self) {
-        if self.tx.in_frame && self.tx.frame_remaining == 0 {
-            self.tx.in_frame = false;
-            if self.tx.frame_fin {
-                self.tx.msg = None;
+        if let Some(fin) = self.tx.streaming {
+            if self.tx.frame_remaining == 0 {
+                self.tx.streaming = None;
+                if fin {
+                    self.tx.msg = None;
+                }
             }
         }
     }
@@ -349,7 +350,7 @@ impl Connection {
     /// returns `data.len()`. Text is validated incrementally; on invalid text nothing is
     /// written and the frame cannot be completed (close the transport).
     pub fn send_payload(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        if !self.tx.in_frame || self.lifecycle.is_over() {
+        if !self.tx.in_frame() || self.lifecycle.is_over() {
             return Err(Error::NoFrameInProgress);
         }
         if data.len() as u64 > self.tx.frame_remaining {
@@ -360,17 +361,18 @@ impl Connection {
             .ok_or(Error::BufferTooSmall { needed: data.len() })?;
         if self.tx.msg == Some(MessageKind::Text) {
             let mut v = self.tx.utf8;
-            let last = self.tx.frame_fin && data.len() as u64 == self.tx.frame_remaining;
+            let last =
+                self.tx.streaming == Some(true) && data.len() as u64 == self.tx.frame_remaining;
             if v.feed(data).is_err() || (last && !v.is_complete()) {
                 return Err(Error::InvalidUtf8);
             }
             self.tx.utf8 = v;
         }
-        match self.tx.mask {
-            Some(m) => {
-                self.tx.mask_off = mask_copy(data, dst, m, usize::from(self.tx.mask_off)) as u8;
-            }
-            None => dst.copy_from_slice(data),
+        if self.masked() {
+            let off = usize::from(self.tx.mask_off);
+            self.tx.mask_off = mask_copy(data, dst, self.tx.mask, off) as u8;
+        } else {
+            dst.copy_from_slice(data);
         }
         self.tx.frame_remaining -= data.len() as u64;
         self.end_streamed_frame_if_done();
@@ -379,7 +381,7 @@ impl Connection {
 
     /// Payload bytes the streamed frame still expects (0 when none is in progress).
     pub fn payload_remaining(&self) -> u64 {
-        if self.tx.in_frame {
+        if self.tx.in_frame() {
             self.tx.frame_remaining
         } else {
             0
@@ -427,7 +429,7 @@ impl Connection {
         ) {
             return Err(Error::InvalidState);
         }
-        if self.tx.in_frame {
+        if self.tx.in_frame() {
             return Err(Error::FrameInProgress);
         }
         self.put_close(now, Some(code), reason, out)

@@ -19,11 +19,18 @@ use crate::ReadyState;
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Lifecycle {
     /// Server: waiting for the upgrade request.
-    AwaitRequest,
+    AwaitRequest {
+        /// `Config::max_handshake_size`.
+        max_head: u32,
+        /// `Config::auth_timeout_ms`, for when the connection opens.
+        auth_ms: u32,
+    },
     /// Server: the request is valid; the application must accept or reject it.
     AwaitDecision {
         /// The Sec-WebSocket-Accept value for the 101 response.
         accept: [u8; 28],
+        /// `Config::auth_timeout_ms`, for when the connection opens.
+        auth_ms: u32,
     },
     /// Server: the handshake failed; the standard error response is queued for
     /// `poll_transmit` (the application may send its own with `reject` instead).
@@ -31,11 +38,16 @@ pub(super) enum Lifecycle {
     /// Server: a refusal head was written with a chunked body; `reject_body` sends the rest.
     Rejecting,
     /// Client: the upgrade request has not been written yet.
-    RequestUnsent,
+    RequestUnsent {
+        /// `Config::max_handshake_size`.
+        max_head: u32,
+    },
     /// Client: waiting for the response to the request with this Sec-WebSocket-Key.
     AwaitResponse {
         /// The key sent.
         key: [u8; 24],
+        /// `Config::max_handshake_size`.
+        max_head: u32,
     },
     /// Client: the server refused; `remaining` body bytes follow (`None`: until end of file).
     RejectBody {
@@ -118,9 +130,9 @@ impl Lifecycle {
     /// The public view of the state, numbered like the browser's `readyState`.
     pub(super) const fn ready_state(&self) -> ReadyState {
         match self {
-            Lifecycle::AwaitRequest
+            Lifecycle::AwaitRequest { .. }
             | Lifecycle::AwaitDecision { .. }
-            | Lifecycle::RequestUnsent
+            | Lifecycle::RequestUnsent { .. }
             | Lifecycle::AwaitResponse { .. } => ReadyState::Connecting,
             Lifecycle::Open { .. } => ReadyState::Open,
             Lifecycle::Closing(_) => ReadyState::Closing,
@@ -136,9 +148,9 @@ impl Lifecycle {
     pub(super) const fn in_handshake(&self) -> bool {
         matches!(
             self,
-            Lifecycle::AwaitRequest
+            Lifecycle::AwaitRequest { .. }
                 | Lifecycle::AwaitDecision { .. }
-                | Lifecycle::RequestUnsent
+                | Lifecycle::RequestUnsent { .. }
                 | Lifecycle::AwaitResponse { .. }
         )
     }

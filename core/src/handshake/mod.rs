@@ -180,8 +180,13 @@ impl<'a> Writer<'a> {
         let mut v = n;
         loop {
             i -= 1;
+            let nibble = (v & 0xF) as u8;
             if let Some(d) = digits.get_mut(i) {
-                *d = b"0123456789abcdef"[(v & 0xF) as usize];
+                *d = if nibble < 10 {
+                    b'0' + nibble
+                } else {
+                    b'a' + nibble - 10
+                };
             }
             v >>= 4;
             if v == 0 || i == 0 {

@@ -178,7 +178,7 @@ impl Session {
         mut choose: impl FnMut(&Request<'_>) -> Option<String>,
     ) -> io::Result<Option<(Session, Option<String>)>> {
         let clock = Clock(Instant::now());
-        let conn = Connection::server(config, clock.now());
+        let conn = Connection::server(config, clock.now()).map_err(api_error)?;
         let mut s = Session::new(stream, conn, clock)?;
         loop {
             // Everything received so far is parsed again until the head is complete.
@@ -226,7 +226,7 @@ impl Session {
     ) -> io::Result<(Session, Option<String>)> {
         let stream = TcpStream::connect((url.host.as_str(), url.port))?;
         let clock = Clock(Instant::now());
-        let conn = Connection::client(config, clock.now(), random_bytes());
+        let conn = Connection::client(config, clock.now(), random_bytes()).map_err(api_error)?;
         let mut s = Session::new(stream, conn, clock)?;
         let mut req = ClientRequest::new(&url.authority, &url.target);
         req.subprotocols = subprotocols;

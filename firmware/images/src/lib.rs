@@ -184,6 +184,19 @@ pub fn check(cond: bool, what: &str) {
     unsafe { *core::ptr::addr_of_mut!(CHECKS) += 1 };
 }
 
+/// The connection a check needs: a constructor that refuses the configuration fails the run
+/// (`what` names the check).
+#[inline(never)]
+pub fn built(conn: Result<wsmachine::Connection, wsmachine::Error>, what: &str) -> wsmachine::Connection {
+    match conn {
+        Ok(c) => c,
+        Err(_) => {
+            check(false, what);
+            exit(EXIT_CHECK)
+        }
+    }
+}
+
 /// Like [`check`] for byte strings, printing both in hex on a mismatch.
 #[inline(never)]
 pub fn check_bytes(got: &[u8], want: &[u8], what: &str) {

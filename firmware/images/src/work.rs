@@ -13,7 +13,7 @@ use wsmachine::{
 };
 
 use crate::vectors::*;
-use crate::{black_box, check, check_bytes, exit, print, EXIT_CHECK};
+use crate::{black_box, built, check, check_bytes, exit, print, EXIT_CHECK};
 
 /// Receive buffer (the socket reads into it).
 static mut RX: [u8; 1024] = [0; 1024];
@@ -99,7 +99,7 @@ pub fn check_masked(frame: &[u8], payload: &[u8]) {
 #[inline(never)]
 pub fn server() {
     let (rx, tx, slot) = statics();
-    let conn = slot.write(Connection::server(Config::new(), 0));
+    let conn = slot.write(built(Connection::server(Config::new(), 0), "constructor accepts the config"));
 
     let req = receive(rx, CHROME_REQUEST);
     let mut headers = [EMPTY_HEADER; 16];
@@ -140,7 +140,7 @@ pub fn server() {
 pub fn client() {
     let (rx, tx, slot) = statics();
     // The seed for masking keys: a real client takes 16 bytes from its RNG.
-    let conn = slot.write(Connection::client(Config::new(), 0, black_box([0x5a; 16])));
+    let conn = slot.write(built(Connection::client(Config::new(), 0, black_box([0x5a; 16])), "constructor accepts the config"));
     let headers_out = [Header {
         name: "User-Agent",
         value: b"wsmachine-fw/0.1",

@@ -18,7 +18,9 @@ use wsmachine::{Accept, ClientRequest, ParsedRequest, ResponseStatus, EMPTY_HEAD
 #[cfg(not(feature = "frames-only"))]
 #[inline(never)]
 fn server(input: &mut [u8], out: &mut [u8], now: u64) {
-    let mut c = Connection::server(black_box(Config::new()), now);
+    let Ok(mut c) = Connection::server(black_box(Config::new()), now) else {
+        return;
+    };
     let mut headers = [EMPTY_HEADER; 16];
     let split = black_box(input.len() / 2).min(input.len());
     let (head, frames) = input.split_at_mut(split);
@@ -47,7 +49,9 @@ fn server(input: &mut [u8], out: &mut [u8], now: u64) {
 #[cfg(not(feature = "frames-only"))]
 #[inline(never)]
 fn client(input: &mut [u8], out: &mut [u8], now: u64) {
-    let mut c = Connection::client(black_box(Config::new()), now, black_box([1; 16]));
+    let Ok(mut c) = Connection::client(black_box(Config::new()), now, black_box([1; 16])) else {
+        return;
+    };
     let req = ClientRequest {
         subprotocols: &["chat", "superchat"],
         extensions: &["x-test"],
@@ -115,8 +119,9 @@ pub extern "C" fn _start() -> ! {
         server(input, out, now);
         client(input, out, now);
     }
-    let mut open = Connection::new_open(Role::Client, Config::new(), now, [3; 16]);
-    drive(&mut open, input, out, now);
+    if let Ok(mut open) = Connection::new_open(Role::Client, Config::new(), now, [3; 16]) {
+        drive(&mut open, input, out, now);
+    }
     let _ = wsmachine::validate_extended_connect(
         black_box("CONNECT"),
         Some("websocket"),

@@ -85,7 +85,7 @@ fn wire(frames: &[Frame]) -> Vec<u8> {
 /// Decodes `input` as a connection in `role` receiving it in reads of the given sizes (cycled),
 /// following the I/O contract; stops at a close frame or a failure.
 fn wsm_decode(role: Role, input: &[u8], reads: &[usize]) -> (Vec<Msg>, End, Option<ProtocolError>) {
-    let mut conn = Connection::new_open(role, Config::new(), 0, [9; 16]);
+    let mut conn = Connection::new_open(role, Config::new(), 0, [9; 16]).unwrap();
     let mut msgs = Vec::new();
     let mut cur: Option<(MessageKind, Vec<u8>)> = None;
     let mut pending: Vec<u8> = Vec::new();
