@@ -34,7 +34,7 @@ MODES=${1:-all}
 case $MODES in
   all) MODES="server client" ;;
   server | client) ;;
-  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 3 ;;
+  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 3 ;;
 esac
 CASES=${AUTOBAHN_CASES:-*}
 EXCLUDE=${AUTOBAHN_EXCLUDE:-}
