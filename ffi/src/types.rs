@@ -102,33 +102,6 @@ impl wsm_result {
             _ => return None,
         })
     }
-
-    /// A static, NUL-terminated description.
-    pub fn message(self) -> &'static core::ffi::CStr {
-        use wsm_result::*;
-        match self {
-            WSM_OK => c"ok",
-            WSM_ERR_NULL => c"a required pointer argument was NULL",
-            WSM_ERR_INVALID_HANDLE => c"invalid handle (not initialised, or freed)",
-            WSM_ERR_INVALID_ARGUMENT => c"invalid argument",
-            WSM_ERR_PANIC => c"internal error: panic caught at the C boundary",
-            WSM_ERR_MEMORY => c"memory for the handle is too small or misaligned",
-            WSM_ERR_BUFFER_TOO_SMALL => c"output buffer too small (*written holds the size needed)",
-            WSM_ERR_INVALID_STATE => c"operation not allowed in the current state",
-            WSM_ERR_INVALID_CLOSE_CODE => c"close code may not be sent",
-            WSM_ERR_REASON_TOO_LONG => c"close reason longer than 123 bytes",
-            WSM_ERR_CONTROL_TOO_LONG => c"control payload longer than 125 bytes",
-            WSM_ERR_INVALID_UTF8 => c"outgoing text is not valid UTF-8",
-            WSM_ERR_MESSAGE_STATE => c"fragment does not fit the message in progress",
-            WSM_ERR_FRAME_IN_PROGRESS => c"a streamed frame is still in progress",
-            WSM_ERR_PAYLOAD_OVERRUN => c"more payload than the frame declared",
-            WSM_ERR_NO_FRAME_IN_PROGRESS => c"no streamed frame in progress",
-            WSM_ERR_INVALID_HEADER => c"invalid HTTP header, host, target or token",
-            WSM_ERR_INVALID_STATUS => c"invalid HTTP status code",
-            WSM_ERR_HANDSHAKE => c"the peer's opening handshake was invalid",
-            WSM_ERR_OTHER => c"unknown error",
-        }
-    }
 }
 
 /// Which end of the connection (pass as uint32_t).
