@@ -9,6 +9,7 @@
 
 pub mod types;
 
+mod c_enum;
 mod conn;
 mod handshake;
 mod io;
