@@ -2,7 +2,8 @@
 //! definitions in `types.rs`, which cbindgen copies into `include/wsmachine.h`. Everything
 //! that turns a number from C back into a variant derives from those discriminants through
 //! [`c_enum!`], so no match arm restates a number. (cbindgen does not expand macros, so the
-//! enums themselves stay plain Rust.)
+//! enums themselves stay plain Rust.) `enum_numbers_tests.rs` checks the header and the
+//! Python package against these definitions.
 
 /// For a C enum, from the list of its variants: `ALL` (every variant, in declaration order)
 /// and `from_u32` (the variant with that discriminant). The list cannot drift from the enum:

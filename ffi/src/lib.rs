@@ -11,6 +11,8 @@ pub mod types;
 
 mod c_enum;
 mod conn;
+#[cfg(test)]
+mod enum_numbers_tests;
 mod handshake;
 mod io;
 mod reconnect;
