@@ -529,6 +529,9 @@ typedef struct {
 extern "C" {
 #endif // __cplusplus
 
+// The library version, NUL-terminated.
+const char *wsm_version(void);
+
 // Size in bytes of the memory a handle needs (for wsm_conn_init).
 size_t wsm_conn_size(void);
 
@@ -766,19 +769,6 @@ wsm_result wsm_send_pong(wsm_conn *conn, const uint8_t *data, size_t len, uint8_
 // `written` writable.
 wsm_result wsm_close(wsm_conn *conn, uint64_t now, uint16_t code, const uint8_t *reason, size_t reason_len, uint8_t *out, size_t out_len, size_t *written);
 
-// A static, NUL-terminated description of a result (`result` is a wsm_result).
-const char *wsm_result_str(uint32_t result);
-
-// Copies the description of `result` into `buf` (`len` bytes, NUL-terminated, truncated if
-// needed). Returns the description's full length (without the NUL).
-//
-// # Safety
-// `buf` NULL (with `len` 0) or `len` writable bytes.
-size_t wsm_result_message(uint32_t result, char *buf, size_t len);
-
-// The library version, NUL-terminated.
-const char *wsm_version(void);
-
 // Fills `backoff` with the default policy: 1 s, doubling, capped at 30 s, +-25 % jitter.
 //
 // # Safety
@@ -795,6 +785,16 @@ uint64_t wsm_backoff_next(wsm_backoff *backoff, uint32_t random);
 // Whether a connection that ended with close status `status` (as from wsm_close_status)
 // should be retried: 1001, 1006, 1011-1014 yes; everything else no.
 bool wsm_should_reconnect(uint16_t status);
+
+// A static, NUL-terminated description of a result (`result` is a wsm_result).
+const char *wsm_result_str(uint32_t result);
+
+// Copies the description of `result` into `buf` (`len` bytes, NUL-terminated, truncated if
+// needed). Returns the description's full length (without the NUL).
+//
+// # Safety
+// `buf` NULL (with `len` 0) or `len` writable bytes.
+size_t wsm_result_message(uint32_t result, char *buf, size_t len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -19,7 +19,7 @@
  * depend on message size. Randomness (the masking seed, the Sec-WebSocket-Key) comes from
  * /dev/urandom.
  *
- * Build: see scripts/build-c-examples.sh (links libwsmachine.a, -lpthread -ldl -lm).
+ * Build: see scripts/tools/build-c-examples.sh (links libwsmachine.a, -lpthread -ldl -lm).
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -22,7 +22,7 @@
  * its sending side, reads and discards the peer's remaining input for a short, bounded time,
  * then closes the socket, so that the peer sees our close frame and a FIN, not a reset.
  *
- * Build: see scripts/build-c-examples.sh (links libwsmachine.a, -lpthread -ldl -lm).
+ * Build: see scripts/tools/build-c-examples.sh (links libwsmachine.a, -lpthread -ldl -lm).
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,6 +1,6 @@
 //! Creating handles, configuration, state, timers.
 
-use wsmachine::{CloseStatus, Config, Connection, Failure, ReadyState, Role};
+use wsmachine::{CloseStatus, Config, Connection, Failure, Role};
 
 use crate::types::*;
 use crate::{guard, put, read_conn, tri, with_conn, wsm_conn, MAGIC};
@@ -85,10 +85,10 @@ unsafe fn make(
         // SAFETY: non-NULL and, by contract, 16 readable bytes.
         s.copy_from_slice(unsafe { core::slice::from_raw_parts(seed, 16) });
     }
-    let role = match role {
-        0 => Role::Client,
-        1 => Role::Server,
-        _ => return Err(wsm_result::WSM_ERR_INVALID_ARGUMENT),
+    let role = match wsm_role::from_u32(role) {
+        Some(wsm_role::WSM_ROLE_CLIENT) => Role::Client,
+        Some(wsm_role::WSM_ROLE_SERVER) => Role::Server,
+        None => return Err(wsm_result::WSM_ERR_INVALID_ARGUMENT),
     };
     if role == Role::Client && seed.is_null() {
         // Masking keys must be unpredictable: a client needs caller entropy.
@@ -214,12 +214,7 @@ pub unsafe extern "C" fn wsm_conn_free(conn: *mut wsm_conn) {
 pub unsafe extern "C" fn wsm_state(conn: *const wsm_conn) -> wsm_ready_state {
     // SAFETY: forwarded contract.
     let s = unsafe { read_conn(conn, |c| c.state()) };
-    match s {
-        Some(ReadyState::Connecting) => wsm_ready_state::WSM_CONNECTING,
-        Some(ReadyState::Open) => wsm_ready_state::WSM_OPEN,
-        Some(ReadyState::Closing) => wsm_ready_state::WSM_CLOSING,
-        Some(ReadyState::Closed) | None => wsm_ready_state::WSM_CLOSED,
-    }
+    s.map_or(wsm_ready_state::WSM_CLOSED, wsm_ready_state::from)
 }
 
 /// Whether the caller should close the transport now (after flushing wsm_poll_transmit).

@@ -201,7 +201,8 @@ pub unsafe extern "C" fn wsm_reject(
 /// `conn` a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn wsm_fail_handshake(conn: *mut wsm_conn, error: u32) -> wsm_result {
-    let Some(e) = wsm_handshake_error::to_rust(error) else {
+    let Some(e) = wsm_handshake_error::from_u32(error).and_then(wsm_handshake_error::to_rust)
+    else {
         return wsm_result::WSM_ERR_INVALID_ARGUMENT;
     };
     // SAFETY: forwarded contract.

@@ -6,10 +6,10 @@ use crate::types::*;
 use crate::{bytes, bytes_mut, put, tri, with_conn, write_into, wsm_conn};
 
 fn kind(v: u32) -> Result<MessageKind, wsm_result> {
-    match v {
-        1 => Ok(MessageKind::Text),
-        2 => Ok(MessageKind::Binary),
-        _ => Err(wsm_result::WSM_ERR_INVALID_ARGUMENT),
+    match wsm_message_kind::from_u32(v) {
+        Some(wsm_message_kind::WSM_TEXT) => Ok(MessageKind::Text),
+        Some(wsm_message_kind::WSM_BINARY) => Ok(MessageKind::Binary),
+        None => Err(wsm_result::WSM_ERR_INVALID_ARGUMENT),
     }
 }
 

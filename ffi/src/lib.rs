@@ -9,17 +9,22 @@
 
 pub mod types;
 
+mod c_enum;
 mod conn;
+#[cfg(test)]
+mod enum_numbers_tests;
 mod handshake;
 mod io;
-mod misc;
+mod reconnect;
+mod result;
 #[cfg(test)]
 mod tests;
 
 pub use conn::*;
 pub use handshake::*;
 pub use io::*;
-pub use misc::*;
+pub use reconnect::*;
+pub use result::*;
 pub use types::*;
 
 use core::ffi::{c_char, CStr};
@@ -36,6 +41,12 @@ pub struct wsm_conn {
 }
 
 const MAGIC: u32 = 0x5753_4d31; // "WSM1"
+
+/// The library version, NUL-terminated.
+#[no_mangle]
+pub extern "C" fn wsm_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
 
 /// Runs `f` behind the panic boundary.
 #[cfg(feature = "std")]

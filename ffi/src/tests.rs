@@ -1,6 +1,6 @@
 //! Rust tests of the C ABI through raw pointers, the way C calls it: handles in caller memory
 //! and on the heap, a server and a client handshake, reads that unmask in place, sends, the
-//! closing handshake, and the argument checks. They run under Miri (`scripts/miri.sh`), which
+//! closing handshake, and the argument checks. They run under Miri (`scripts/test/miri.sh`), which
 //! checks every pointer the functions dereference against Rust's aliasing and provenance rules.
 
 use core::ffi::{c_char, c_void};

@@ -1,8 +1,11 @@
-//! C-visible types: results, enums, plain structs.
+//! C-visible types: results, enums, plain structs. The enums' discriminants are the only
+//! place their numbers are written (see `c_enum.rs`).
 
 use core::ffi::c_char;
 
-use wsmachine::{Error, HandshakeError, ProtocolError};
+use wsmachine::{Error, HandshakeError, ProtocolError, ReadyState};
+
+use crate::c_enum::c_enum;
 
 /// The result of every fallible call. The numbers are ABI: never renumbered.
 #[repr(u32)]
@@ -51,6 +54,28 @@ pub enum wsm_result {
     /// An error this version of the header does not know.
     WSM_ERR_OTHER = 99,
 }
+c_enum!(wsm_result {
+    WSM_OK,
+    WSM_ERR_NULL,
+    WSM_ERR_INVALID_HANDLE,
+    WSM_ERR_INVALID_ARGUMENT,
+    WSM_ERR_PANIC,
+    WSM_ERR_MEMORY,
+    WSM_ERR_BUFFER_TOO_SMALL,
+    WSM_ERR_INVALID_STATE,
+    WSM_ERR_INVALID_CLOSE_CODE,
+    WSM_ERR_REASON_TOO_LONG,
+    WSM_ERR_CONTROL_TOO_LONG,
+    WSM_ERR_INVALID_UTF8,
+    WSM_ERR_MESSAGE_STATE,
+    WSM_ERR_FRAME_IN_PROGRESS,
+    WSM_ERR_PAYLOAD_OVERRUN,
+    WSM_ERR_NO_FRAME_IN_PROGRESS,
+    WSM_ERR_INVALID_HEADER,
+    WSM_ERR_INVALID_STATUS,
+    WSM_ERR_HANDSHAKE,
+    WSM_ERR_OTHER
+});
 
 impl From<Error> for wsm_result {
     fn from(e: Error) -> wsm_result {
@@ -74,63 +99,6 @@ impl From<Error> for wsm_result {
     }
 }
 
-impl wsm_result {
-    /// The result for a raw number, if it is one.
-    pub fn from_u32(v: u32) -> Option<wsm_result> {
-        use wsm_result::*;
-        Some(match v {
-            0 => WSM_OK,
-            1 => WSM_ERR_NULL,
-            2 => WSM_ERR_INVALID_HANDLE,
-            3 => WSM_ERR_INVALID_ARGUMENT,
-            4 => WSM_ERR_PANIC,
-            5 => WSM_ERR_MEMORY,
-            10 => WSM_ERR_BUFFER_TOO_SMALL,
-            11 => WSM_ERR_INVALID_STATE,
-            12 => WSM_ERR_INVALID_CLOSE_CODE,
-            13 => WSM_ERR_REASON_TOO_LONG,
-            14 => WSM_ERR_CONTROL_TOO_LONG,
-            15 => WSM_ERR_INVALID_UTF8,
-            16 => WSM_ERR_MESSAGE_STATE,
-            17 => WSM_ERR_FRAME_IN_PROGRESS,
-            18 => WSM_ERR_PAYLOAD_OVERRUN,
-            19 => WSM_ERR_NO_FRAME_IN_PROGRESS,
-            20 => WSM_ERR_INVALID_HEADER,
-            21 => WSM_ERR_INVALID_STATUS,
-            22 => WSM_ERR_HANDSHAKE,
-            99 => WSM_ERR_OTHER,
-            _ => return None,
-        })
-    }
-
-    /// A static, NUL-terminated description.
-    pub fn message(self) -> &'static core::ffi::CStr {
-        use wsm_result::*;
-        match self {
-            WSM_OK => c"ok",
-            WSM_ERR_NULL => c"a required pointer argument was NULL",
-            WSM_ERR_INVALID_HANDLE => c"invalid handle (not initialised, or freed)",
-            WSM_ERR_INVALID_ARGUMENT => c"invalid argument",
-            WSM_ERR_PANIC => c"internal error: panic caught at the C boundary",
-            WSM_ERR_MEMORY => c"memory for the handle is too small or misaligned",
-            WSM_ERR_BUFFER_TOO_SMALL => c"output buffer too small (*written holds the size needed)",
-            WSM_ERR_INVALID_STATE => c"operation not allowed in the current state",
-            WSM_ERR_INVALID_CLOSE_CODE => c"close code may not be sent",
-            WSM_ERR_REASON_TOO_LONG => c"close reason longer than 123 bytes",
-            WSM_ERR_CONTROL_TOO_LONG => c"control payload longer than 125 bytes",
-            WSM_ERR_INVALID_UTF8 => c"outgoing text is not valid UTF-8",
-            WSM_ERR_MESSAGE_STATE => c"fragment does not fit the message in progress",
-            WSM_ERR_FRAME_IN_PROGRESS => c"a streamed frame is still in progress",
-            WSM_ERR_PAYLOAD_OVERRUN => c"more payload than the frame declared",
-            WSM_ERR_NO_FRAME_IN_PROGRESS => c"no streamed frame in progress",
-            WSM_ERR_INVALID_HEADER => c"invalid HTTP header, host, target or token",
-            WSM_ERR_INVALID_STATUS => c"invalid HTTP status code",
-            WSM_ERR_HANDSHAKE => c"the peer's opening handshake was invalid",
-            WSM_ERR_OTHER => c"unknown error",
-        }
-    }
-}
-
 /// Which end of the connection (pass as uint32_t).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +108,10 @@ pub enum wsm_role {
     /// Answers the upgrade request.
     WSM_ROLE_SERVER = 1,
 }
+c_enum!(wsm_role {
+    WSM_ROLE_CLIENT,
+    WSM_ROLE_SERVER
+});
 
 /// The type of a data message (pass as uint32_t).
 #[repr(u32)]
@@ -150,6 +122,10 @@ pub enum wsm_message_kind {
     /// Binary.
     WSM_BINARY = 2,
 }
+c_enum!(wsm_message_kind {
+    WSM_TEXT,
+    WSM_BINARY
+});
 
 /// The connection state, numbered like the browser's WebSocket.readyState.
 #[repr(u32)]
@@ -163,6 +139,23 @@ pub enum wsm_ready_state {
     WSM_CLOSING = 2,
     /// Closed.
     WSM_CLOSED = 3,
+}
+c_enum!(wsm_ready_state {
+    WSM_CONNECTING,
+    WSM_OPEN,
+    WSM_CLOSING,
+    WSM_CLOSED
+});
+
+impl From<ReadyState> for wsm_ready_state {
+    fn from(s: ReadyState) -> Self {
+        match s {
+            ReadyState::Connecting => wsm_ready_state::WSM_CONNECTING,
+            ReadyState::Open => wsm_ready_state::WSM_OPEN,
+            ReadyState::Closing => wsm_ready_state::WSM_CLOSING,
+            ReadyState::Closed => wsm_ready_state::WSM_CLOSED,
+        }
+    }
 }
 
 /// What wsm_read reported.
@@ -184,6 +177,15 @@ pub enum wsm_event_type {
     /// Client: more of a rejection body (flag WSM_FLAG_BODY_FIN on the last piece).
     WSM_EVENT_REJECT_BODY = 6,
 }
+c_enum!(wsm_event_type {
+    WSM_EVENT_NONE,
+    WSM_EVENT_DATA,
+    WSM_EVENT_PING,
+    WSM_EVENT_PONG,
+    WSM_EVENT_CLOSE,
+    WSM_EVENT_FAILED,
+    WSM_EVENT_REJECT_BODY
+});
 
 /// wsm_event.flags: the message is text.
 pub const WSM_FLAG_TEXT: u32 = 1;
@@ -242,6 +244,26 @@ pub enum wsm_protocol_error {
     /// A violation this header does not know.
     WSM_PE_OTHER = 99,
 }
+c_enum!(wsm_protocol_error {
+    WSM_PE_NONE,
+    WSM_PE_RESERVED_BITS,
+    WSM_PE_RESERVED_OPCODE,
+    WSM_PE_FRAGMENTED_CONTROL,
+    WSM_PE_CONTROL_TOO_LONG,
+    WSM_PE_UNMASKED_FRAME,
+    WSM_PE_MASKED_FRAME,
+    WSM_PE_LENGTH_OVERFLOW,
+    WSM_PE_UNEXPECTED_CONTINUATION,
+    WSM_PE_EXPECTED_CONTINUATION,
+    WSM_PE_INVALID_UTF8,
+    WSM_PE_INVALID_CLOSE_PAYLOAD,
+    WSM_PE_INVALID_CLOSE_CODE,
+    WSM_PE_FRAME_TOO_LARGE,
+    WSM_PE_MESSAGE_TOO_LARGE,
+    WSM_PE_TOO_MANY_FRAGMENTS,
+    WSM_PE_AUTH_TIMEOUT,
+    WSM_PE_OTHER
+});
 
 impl From<ProtocolError> for wsm_protocol_error {
     fn from(e: ProtocolError) -> Self {
@@ -313,6 +335,28 @@ pub enum wsm_handshake_error {
     /// A failure this header does not know.
     WSM_HE_OTHER = 99,
 }
+c_enum!(wsm_handshake_error {
+    WSM_HE_NONE,
+    WSM_HE_MALFORMED,
+    WSM_HE_TOO_LARGE,
+    WSM_HE_TOO_MANY_HEADERS,
+    WSM_HE_METHOD_NOT_ALLOWED,
+    WSM_HE_HTTP_VERSION,
+    WSM_HE_MISSING_HOST,
+    WSM_HE_MISSING_UPGRADE,
+    WSM_HE_MISSING_CONNECTION_UPGRADE,
+    WSM_HE_MISSING_VERSION,
+    WSM_HE_UNSUPPORTED_VERSION,
+    WSM_HE_INVALID_KEY,
+    WSM_HE_ORIGIN_NOT_ALLOWED,
+    WSM_HE_TIMEOUT,
+    WSM_HE_INVALID_ACCEPT,
+    WSM_HE_UNOFFERED_SUBPROTOCOL,
+    WSM_HE_UNOFFERED_EXTENSION,
+    WSM_HE_NOT_EXTENDED_CONNECT,
+    WSM_HE_REJECTED,
+    WSM_HE_OTHER
+});
 
 impl From<HandshakeError> for wsm_handshake_error {
     fn from(e: HandshakeError) -> Self {
@@ -342,23 +386,31 @@ impl From<HandshakeError> for wsm_handshake_error {
 }
 
 impl wsm_handshake_error {
-    /// The Rust error for a raw number (for wsm_fail_handshake).
-    pub fn to_rust(v: u32) -> Option<HandshakeError> {
-        Some(match v {
-            1 => HandshakeError::Malformed,
-            2 => HandshakeError::TooLarge,
-            3 => HandshakeError::TooManyHeaders,
-            4 => HandshakeError::MethodNotAllowed,
-            5 => HandshakeError::HttpVersion,
-            6 => HandshakeError::MissingHost,
-            7 => HandshakeError::MissingUpgrade,
-            8 => HandshakeError::MissingConnectionUpgrade,
-            9 => HandshakeError::MissingVersion,
-            10 => HandshakeError::UnsupportedVersion,
-            11 => HandshakeError::InvalidKey,
-            12 => HandshakeError::OriginNotAllowed,
-            13 => HandshakeError::Timeout,
-            _ => return None,
+    /// The Rust error a server may fail the handshake with (wsm_fail_handshake): the problems
+    /// of a request. `None` for NONE, OTHER and the client-side failures.
+    pub fn to_rust(self) -> Option<HandshakeError> {
+        use wsm_handshake_error::*;
+        Some(match self {
+            WSM_HE_MALFORMED => HandshakeError::Malformed,
+            WSM_HE_TOO_LARGE => HandshakeError::TooLarge,
+            WSM_HE_TOO_MANY_HEADERS => HandshakeError::TooManyHeaders,
+            WSM_HE_METHOD_NOT_ALLOWED => HandshakeError::MethodNotAllowed,
+            WSM_HE_HTTP_VERSION => HandshakeError::HttpVersion,
+            WSM_HE_MISSING_HOST => HandshakeError::MissingHost,
+            WSM_HE_MISSING_UPGRADE => HandshakeError::MissingUpgrade,
+            WSM_HE_MISSING_CONNECTION_UPGRADE => HandshakeError::MissingConnectionUpgrade,
+            WSM_HE_MISSING_VERSION => HandshakeError::MissingVersion,
+            WSM_HE_UNSUPPORTED_VERSION => HandshakeError::UnsupportedVersion,
+            WSM_HE_INVALID_KEY => HandshakeError::InvalidKey,
+            WSM_HE_ORIGIN_NOT_ALLOWED => HandshakeError::OriginNotAllowed,
+            WSM_HE_TIMEOUT => HandshakeError::Timeout,
+            WSM_HE_NONE
+            | WSM_HE_INVALID_ACCEPT
+            | WSM_HE_UNOFFERED_SUBPROTOCOL
+            | WSM_HE_UNOFFERED_EXTENSION
+            | WSM_HE_NOT_EXTENDED_CONNECT
+            | WSM_HE_REJECTED
+            | WSM_HE_OTHER => return None,
         })
     }
 }
@@ -380,6 +432,14 @@ pub enum wsm_failure_kind {
     /// The transport ended before the closing handshake (wsm_handle_eof).
     WSM_FAILURE_TRANSPORT_LOST = 5,
 }
+c_enum!(wsm_failure_kind {
+    WSM_FAILURE_NONE,
+    WSM_FAILURE_PROTOCOL,
+    WSM_FAILURE_HANDSHAKE,
+    WSM_FAILURE_DEAD_PEER,
+    WSM_FAILURE_CLOSE_TIMEOUT,
+    WSM_FAILURE_TRANSPORT_LOST
+});
 
 /// Details of a failure, from wsm_failure().
 #[repr(C)]

@@ -5,7 +5,7 @@
  * close, the closing handshake, and a client handshake against a recorded server response.
  * The handles live in static memory (wsm_conn_init); nothing allocates.
  *
- * Build: firmware/c/Makefile (scripts/test-firmware.sh). SELFTEST_FAIL / SELFTEST_FAULT make
+ * Build: firmware/c/Makefile (scripts/test/firmware.sh). SELFTEST_FAIL / SELFTEST_FAULT make
  * the run end with status 1 / 102, to show that failures reach the shell. */
 #include <stdbool.h>
 #include <stddef.h>

@@ -24,7 +24,7 @@ use crate::events::{
     self, AcceptConnection, CloseConnection, Message, Ping, Pong, RejectConnection, RejectData,
     Request,
 };
-use crate::py::{close_code, core_error, local_error, member, remote_error};
+use crate::pytypes::{close_code, core_error, local_error, member, remote_error};
 
 /// Header slots for parsing a handshake head (more gives 431).
 const MAX_HEADERS: usize = 128;

@@ -7,7 +7,7 @@
 mod chunked;
 mod conn;
 mod events;
-mod py;
+mod pytypes;
 mod reconnect;
 
 use pyo3::prelude::*;

@@ -4,6 +4,11 @@ They are plain Python (``enum.Enum`` / ``IntEnum`` and ``Exception`` subclasses)
 behave exactly like their wsproto counterparts: iteration, ``.name``/``.value``, identity
 comparisons (``ws.state is ConnectionState.OPEN``) and integer comparisons for close codes.
 The native module looks them up here; nothing in this file does protocol work.
+
+``ReadyState``, ``Opcode`` and ``CloseReason`` restate numbers of the Rust core: the ffi crate's
+tests (``ffi/src/enum_numbers_tests.rs``, run by ``cargo test``) fail if they drift from it.
+The wsproto-compatible names and values are checked against wsproto in
+``python/tests/test_wsproto_interop.py``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 * ``run_client``: runs the Rust ``echo-client script`` with a list of commands and returns its
   output lines.
 
-Run with ``scripts/venv.sh`` then ``.venv/bin/python -m pytest tests/interop``.
+Run with ``scripts/setup/python-venv.sh`` then ``.venv/bin/python -m pytest tests/interop``.
 """
 
 import ast

@@ -2,7 +2,7 @@
 //! exit codes, a check counter, stack painting, and the panic and fault handlers.
 //!
 //! Exit codes (the shell sees them through `qemu-system-* -semihosting-config
-//! enable=on,target=native`, see `scripts/run-qemu.sh`):
+//! enable=on,target=native`, see `scripts/tools/run-qemu.sh`):
 //!
 //! | code | meaning |
 //! |---:|---|

@@ -4,7 +4,7 @@
 //! see through (`black_box`). Its panic handler calls a function that does not exist, so if
 //! any panicking path (a failed bounds check, an overflow check, an `unwrap`) survives
 //! optimization, the final link fails with an undefined symbol. Built for
-//! `thumbv6m-none-eabi` by `scripts/check-nopanic.sh`; it is never run.
+//! `thumbv6m-none-eabi` by `scripts/test/nopanic.sh`; it is never run.
 #![no_std]
 #![no_main]
 

@@ -1,5 +1,5 @@
 //! Must NOT build: it uses `alloc`, and no firmware here has a `#[global_allocator]`, so the
-//! link fails. `scripts/test-firmware.sh` checks that it fails, which shows that any use of
+//! link fails. `scripts/test/firmware.sh` checks that it fails, which shows that any use of
 //! `alloc` anywhere in the dependency graph (the core included) would fail the build.
 #![no_std]
 #![no_main]

@@ -1,5 +1,5 @@
 //! Harness self-test: without features it passes; each `selftest-*` feature makes it end the
-//! way a broken library would, and `scripts/test-firmware.sh` checks that the run then fails
+//! way a broken library would, and `scripts/test/firmware.sh` checks that the run then fails
 //! with the matching status: `selftest-check` 1, `selftest-panic` 101, `selftest-fault` 102
 //! (an undefined instruction), `selftest-hang` 124 (the runner's timeout).
 #![no_std]

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# scripts/test-c.sh — the C library's tests: builds libwsmachine.a and runs the C tests
-# (tests/c) three ways, checks that the C examples build, and tests `scripts/install.sh`.
+# scripts/test/c.sh — the C library's tests: builds libwsmachine.a and runs the C tests (tests/c)
+# three ways, checks that the C examples build, and tests `scripts/tools/install-c-library.sh`.
 #
-#   scripts/test-c.sh [plain] [sanitize] [valgrind] [examples] [install]   (default: all)
+#   scripts/test/c.sh [plain] [sanitize] [valgrind] [examples] [install]   (default: all)
 #
 #   plain     cc -std=c11 -Wall -Wextra -Wpedantic -Werror, run
 #   sanitize  the same with -fsanitize=address,undefined (no recovery), run
 #   valgrind  the plain binary under valgrind --error-exitcode=1 --leak-check=full
 #             (installs valgrind with apt-get when missing and running as root)
-#   examples  builds examples/c (scripts/build-c-examples.sh) and runs echo_client against
+#   examples  builds examples/c (scripts/tools/build-c-examples.sh); runs echo_client against
 #             echo_server over loopback (also under valgrind when it is installed)
 #   install   installs into a temporary prefix and builds a program with
 #             `pkg-config --cflags --libs --static wsmachine`
@@ -20,7 +20,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 CC=${CC:-cc}
 CARGO=${CARGO:-cargo}
@@ -86,7 +86,7 @@ run_tests() {
 examples_test() (
   set -euo pipefail
   local vg=() pids=() spid="" port="" url log i
-  CC=$CC WSM_SKIP_BUILD=1 bash "$HERE/build-c-examples.sh"
+  CC=$CC WSM_SKIP_BUILD=1 bash "$REPO/scripts/tools/build-c-examples.sh"
   stop() { [[ -z $spid ]] || { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }; }
   trap stop EXIT
   for mode in plain valgrind; do
@@ -131,7 +131,7 @@ install_test() (
   local prefix prog flags
   prefix=$(mktemp -d "${TMPDIR:-/tmp}/wsm-install.XXXXXX")
   trap 'rm -rf "$prefix"' EXIT
-  WSM_SKIP_BUILD=1 bash "$HERE/install.sh" "$prefix"
+  WSM_SKIP_BUILD=1 bash "$REPO/scripts/tools/install-c-library.sh" "$prefix"
   for f in lib/libwsmachine.a include/wsmachine.h lib/pkgconfig/wsmachine.pc; do
     [[ -f $prefix/$f ]] || { echo "install-test: $f was not installed"; return 1; }
   done
@@ -233,7 +233,7 @@ for step in "${STEPS[@]}"; do
     fi
     ;;
   install)
-    say "install: scripts/install.sh into a temporary prefix, then pkg-config"
+    say "install: scripts/tools/install-c-library.sh into a temporary prefix, then pkg-config"
     if install_test >"$OUT/install.log" 2>&1; then
       sed -n 's/^install-test: /install: /p' "$OUT/install.log"
       TOTAL_PASSED=$((TOTAL_PASSED + 1))

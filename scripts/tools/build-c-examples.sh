@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# scripts/build-c-examples.sh — builds the C examples (examples/c) against libwsmachine.a.
+# scripts/tools/build-c-examples.sh — builds the C examples (examples/c) against libwsmachine.a.
 #
-#   scripts/build-c-examples.sh
+#   scripts/tools/build-c-examples.sh
 #
 # Outputs target/c/echo_server and target/c/echo_client (git-ignored). Each is linked only
 # against libwsmachine.a and libc, plus -lpthread -ldl -lm, which the Rust standard library
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 CC=${CC:-cc}
 CARGO=${CARGO:-cargo}

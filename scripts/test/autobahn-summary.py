@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarize an Autobahn|Testsuite report directory (its index.json).
 
-    autobahn_summary.py REPORT_DIR [--label NAME] [--list]
+    autobahn-summary.py REPORT_DIR [--label NAME] [--list]
 
 Prints one row per case group (1.* ... 13.*) with the count of each
 behaviour, the cases that are not OK, and a last line:

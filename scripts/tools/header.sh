@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates include/wsmachine.h with the pinned cbindgen.
-#   scripts/header.sh          rewrite include/wsmachine.h
-#   scripts/header.sh --check  fail if the checked-in header differs from a fresh one
+#   scripts/tools/header.sh          rewrite include/wsmachine.h
+#   scripts/tools/header.sh --check  fail if the checked-in header differs from a fresh one
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 CBINDGEN_VERSION=0.29.4
 bin=.tools/cbindgen/bin/cbindgen
 if ! { [ -x "$bin" ] && "$bin" --version | grep -qx "cbindgen $CBINDGEN_VERSION"; }; then
@@ -16,7 +16,7 @@ if [ "${1:-}" = "--check" ]; then
     trap 'rm -f "$tmp"' EXIT
     gen "$tmp"
     if ! diff -u include/wsmachine.h "$tmp"; then
-        echo "header: include/wsmachine.h is out of date; run scripts/header.sh (make header)" >&2
+        echo "header: include/wsmachine.h is out of date; run scripts/tools/header.sh (make header)" >&2
         exit 1
     fi
     echo "header: include/wsmachine.h is up to date"

@@ -4,7 +4,7 @@
 # Heavy tests shrink under cfg(miri) or are skipped with #[cfg_attr(miri, ignore)]; see
 # docs/security.md for the list.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if ! rustup toolchain list | grep -q '^nightly'; then
     rustup toolchain install nightly --profile minimal
 fi

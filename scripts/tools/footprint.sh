@@ -12,11 +12,11 @@
 # Images: empty (scaffolding), server / client / both (wsmachine), ews-* (embedded-websocket
 # 0.9.5 doing the same work). Every image also checks its work; a failed run fails the script.
 #
-#   scripts/footprint.sh [-t "TARGETS"] [--no-build]
+#   scripts/tools/footprint.sh [-t "TARGETS"] [--no-build]
 # Output goes to stdout (the table) and stderr (progress). Build output: firmware/target, or
 # $CARGO_TARGET_DIR if set.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 targets="thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf"
 build=1
@@ -32,7 +32,7 @@ images="empty server client both ews-server ews-client ews-both"
 sysroot=$(rustc --print sysroot)
 size_tool=$(find "$sysroot" -name llvm-size -type f 2>/dev/null | head -n1)
 if [ -z "$size_tool" ]; then
-    echo "footprint: llvm-size not found (run scripts/setup-embedded.sh)" >&2
+    echo "footprint: llvm-size not found (run scripts/setup/embedded-tools.sh)" >&2
     exit 1
 fi
 
@@ -63,7 +63,7 @@ for t in $targets; do
         read -r flash data bss < <(sizes "$dir/$img")
         [ "$img" = empty ] && base=$flash
         set +e
-        out=$("$root/scripts/run-qemu.sh" --timeout 30 "$dir/$img" 2>&1)
+        out=$("$root/scripts/tools/run-qemu.sh" --timeout 30 "$dir/$img" 2>&1)
         rc=$?
         set -e
         stack=$(sed -n 's/^stack_used=//p' <<<"$out" | tail -n1)

@@ -3,7 +3,7 @@
 # -Zsanitizer) and a pinned cargo-fuzz in a repo-local root (.tools/cargo-fuzz).
 # Prints the path of the cargo-fuzz binary on stdout.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 CARGO_FUZZ_VERSION=0.13.2
 root="$PWD/.tools/cargo-fuzz"
 bin="$root/bin/cargo-fuzz"

@@ -5,7 +5,7 @@
 # relinks with a defined handler and lists the functions that still call into core's panic
 # machinery, with the nearest source lines.
 set -euo pipefail
-cd "$(dirname "$0")/../firmware"
+cd "$(dirname "$0")/../../firmware"
 target=thumbv6m-none-eabi
 # 1. Strict: the post-handshake path links with the undefined-symbol panic handler.
 if ! cargo build --quiet -p wsmachine-nopanic --features frames-only --release --target $target 2>/tmp/nopanic.err; then

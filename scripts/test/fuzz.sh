@@ -2,16 +2,16 @@
 # Runs every cargo-fuzz target in fuzz/, one after the other (one libFuzzer job at a time:
 # the machine is small and shared), and prints the executions per target at the end.
 #
-#   scripts/fuzz.sh            60 s per target
-#   scripts/fuzz.sh SECONDS    SECONDS per target
-#   scripts/fuzz.sh --smoke    ~20 s per target (part of `make test`)
-#   FUZZ_TARGETS="utf8 close_frame" scripts/fuzz.sh 30    only some targets
+#   scripts/test/fuzz.sh            60 s per target
+#   scripts/test/fuzz.sh SECONDS    SECONDS per target
+#   scripts/test/fuzz.sh --smoke    ~20 s per target (part of `make test`)
+#   FUZZ_TARGETS="utf8 close_frame" scripts/test/fuzz.sh 30    only some targets
 #
 # Needs nightly (installed by rustup if missing) and a pinned cargo-fuzz, installed into
-# .tools/cargo-fuzz by scripts/fuzz-install.sh. The corpus grows in fuzz/corpus/<target>/
+# .tools/cargo-fuzz by scripts/setup/cargo-fuzz.sh. The corpus grows in fuzz/corpus/<target>/
 # (only the seed-* files are committed); crashes land in fuzz/artifacts/<target>/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs=60
 case "${1:-}" in
     --smoke) secs=20 ;;
@@ -19,7 +19,7 @@ case "${1:-}" in
     *[!0-9]*) echo "usage: $0 [SECONDS|--smoke]" >&2; exit 2 ;;
     *) secs=$1 ;;
 esac
-cargo_fuzz=$(bash scripts/fuzz-install.sh)
+cargo_fuzz=$(bash scripts/setup/cargo-fuzz.sh)
 export PATH="$(dirname "$cargo_fuzz"):$PATH"
 targets=${FUZZ_TARGETS:-"handshake_server handshake_client conn_server conn_client utf8 close_frame"}
 python3 fuzz/gen_seeds.py

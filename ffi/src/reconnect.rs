@@ -1,50 +1,10 @@
-//! Messages, version, reconnect policy.
-
-use core::ffi::c_char;
+//! Reconnect policy: the backoff delays (wsm_backoff) and which close statuses to retry.
 
 use wsmachine::reconnect::{should_reconnect, Backoff};
 use wsmachine::CloseStatus;
 
 use crate::types::*;
 use crate::{put, tri};
-
-/// A static, NUL-terminated description of a result (`result` is a wsm_result).
-#[no_mangle]
-pub extern "C" fn wsm_result_str(result: u32) -> *const c_char {
-    match wsm_result::from_u32(result) {
-        Some(r) => r.message().as_ptr(),
-        None => c"unknown result".as_ptr(),
-    }
-}
-
-/// Copies the description of `result` into `buf` (`len` bytes, NUL-terminated, truncated if
-/// needed). Returns the description's full length (without the NUL).
-///
-/// # Safety
-/// `buf` NULL (with `len` 0) or `len` writable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn wsm_result_message(result: u32, buf: *mut c_char, len: usize) -> usize {
-    let msg = match wsm_result::from_u32(result) {
-        Some(r) => r.message(),
-        None => c"unknown result",
-    }
-    .to_bytes();
-    if !buf.is_null() && len > 0 {
-        let n = msg.len().min(len - 1);
-        // SAFETY: `buf` is non-NULL with `len` writable bytes; we write n + 1 <= len bytes.
-        unsafe {
-            core::ptr::copy_nonoverlapping(msg.as_ptr().cast::<c_char>(), buf, n);
-            buf.add(n).write(0);
-        }
-    }
-    msg.len()
-}
-
-/// The library version, NUL-terminated.
-#[no_mangle]
-pub extern "C" fn wsm_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
-}
 
 /// Fills `backoff` with the default policy: 1 s, doubling, capped at 30 s, +-25 % jitter.
 ///

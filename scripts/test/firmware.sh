@@ -10,18 +10,18 @@
 #     failing/faulting variants 1 / 102
 #   * the core with the defmt feature builds for thumbv7em-none-eabihf
 # Ends with "N passed, M failed"; exits non-zero if anything failed. Needs what
-# scripts/setup-embedded.sh installs. Build output: firmware/target and target/ (or
+# scripts/setup/embedded-tools.sh installs. Build output: firmware/target and target/ (or
 # $CARGO_TARGET_DIR if set).
-#   scripts/test-firmware.sh [-t "TARGETS"]
+#   scripts/test/firmware.sh [-t "TARGETS"]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 targets="thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf"
 [ "${1:-}" = "-t" ] && targets="$2"
 
 for tool in qemu-system-arm qemu-system-riscv32 arm-none-eabi-gcc; do
     if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "test-firmware: $tool not found; run scripts/setup-embedded.sh" >&2
+        echo "test-firmware: $tool not found; run scripts/setup/embedded-tools.sh" >&2
         echo "0 passed, 1 failed"
         exit 1
     fi
@@ -65,7 +65,7 @@ expect_build_failure() {
     fi
 }
 
-run() { "$root/scripts/run-qemu.sh" --timeout "${QEMU_TIMEOUT:-30}" "$@"; }
+run() { "$root/scripts/tools/run-qemu.sh" --timeout "${QEMU_TIMEOUT:-30}" "$@"; }
 
 fw() { (cd "$root/firmware" && cargo "$@"); }
 
@@ -77,10 +77,10 @@ for t in $targets; do
     done
     for f in check:1 panic:101 fault:102; do
         expect "$t: selftest-${f%%:*} fails with ${f#*:}" "${f#*:}" \
-            sh -c "cd '$root/firmware' && cargo build -q --release --target $t -p wsm-fw --bin selftest --features selftest-${f%%:*} && '$root/scripts/run-qemu.sh' '$dir/selftest'"
+            sh -c "cd '$root/firmware' && cargo build -q --release --target $t -p wsm-fw --bin selftest --features selftest-${f%%:*} && '$root/scripts/tools/run-qemu.sh' '$dir/selftest'"
     done
     expect "$t: selftest-hang times out (124)" 124 \
-        sh -c "cd '$root/firmware' && cargo build -q --release --target $t -p wsm-fw --bin selftest --features selftest-hang && '$root/scripts/run-qemu.sh' --timeout 3 '$dir/selftest'"
+        sh -c "cd '$root/firmware' && cargo build -q --release --target $t -p wsm-fw --bin selftest --features selftest-hang && '$root/scripts/tools/run-qemu.sh' --timeout 3 '$dir/selftest'"
     expect_build_failure "$t: alloc-probe must not build (no allocator)" \
         "no global memory allocator" \
         fw build -q --release --target "$t" -p wsm-fw --bin alloc-probe --features alloc-probe

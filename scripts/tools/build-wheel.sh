@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# scripts/build-wheel.sh — build the Python wheel (one abi3 wheel for CPython >= 3.9, import
+# scripts/tools/build-wheel.sh — build the Python wheel (one abi3 wheel for CPython >= 3.9, import
 # name `wsmachine`) into <repo>/dist (git-ignored) with the pinned maturin of the repo venv
-# (scripts/venv.sh). Prints the wheel's path on its last line.
+# (scripts/setup/python-venv.sh). Prints the wheel's path on its last line.
 #   --install   also (re)install the wheel into <repo>/.venv
 set -euo pipefail
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-PY=$("$HERE/venv.sh" | tail -n 1)
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PY=$("$REPO/scripts/setup/python-venv.sh" | tail -n 1)
 VENV_BIN=$(dirname "$PY")
 mkdir -p "$REPO/dist"
 rm -f "$REPO"/dist/wsmachine-*.whl

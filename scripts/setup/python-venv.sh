@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# scripts/venv.sh — create or update <repo>/.venv (git-ignored) with the pinned
-# packages of scripts/requirements-interop.txt and python/requirements-dev.txt
+# scripts/setup/python-venv.sh — create or update <repo>/.venv (git-ignored) with the pinned
+# packages of scripts/setup/requirements-interop.txt and python/requirements-dev.txt
 # (the Python wheel's test tools). Idempotent: when the venv
 # already matches the requirements file (a stamp records its hash), it does
 # nothing. Prints the venv's python path on its last line.
 #   PYTHON   interpreter to build the venv from (default python3)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 VENV=$REPO/.venv
 REQS=$HERE/requirements-interop.txt
 DEV_REQS=$REPO/python/requirements-dev.txt

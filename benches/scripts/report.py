@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns Criterion's estimates (target/criterion) into the benchmark table.
 
-    bench_report.py [--criterion DIR] [--markdown OUT.md] [--png OUT.png] [--python PY.json]
+    report.py [--criterion DIR] [--markdown OUT.md] [--png OUT.png] [--python PY.json]
                     [--c C.json] [--meta KEY=VALUE ...]
 
 Reads <dir>/<group>/<function>/<size>/new/sample.json (the fastest sample's time per

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench-c.sh — the C benchmark (benches/c/bench.c): libwsmachine.a against wslay
+# benches/scripts/bench-c.sh — the C benchmark (benches/c/bench.c): libwsmachine.a against wslay
 # (Debian's libwslay-dev, installed with apt-get when missing) on decode and encode, plus the
 # C ABI's figures for the FFI-overhead comparison with the Rust core. Part of `make bench`.
 #   --json OUT   where to write the results (default target/bench/c.json)
@@ -7,7 +7,7 @@
 #   BENCH_C_MS   milliseconds per figure (default 300)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 OUT=target/bench/c.json
 BUILD_ONLY=0

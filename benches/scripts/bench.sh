@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# scripts/bench.sh — `make bench`: every benchmark, one table, docs/benchmarks.md and
+# benches/scripts/bench.sh — `make bench`: every benchmark, one table, docs/benchmarks.md and
 # docs/benchmarks.png.
 #
-#   bash scripts/bench.sh           run everything (about 8 minutes on 2 cores)
-#   bash scripts/bench.sh --fast    CI: only build the Rust and C benchmarks (so they cannot rot)
-#   bash scripts/bench.sh --rust    only the Rust benchmarks + report (no C, no Python)
-#   bash scripts/bench.sh --report  only rewrite the docs from the last run's results
+#   bash benches/scripts/bench.sh           run everything (about 8 minutes on 2 cores)
+#   bash benches/scripts/bench.sh --fast    CI: only build the Rust and C benchmarks (so they cannot rot)
+#   bash benches/scripts/bench.sh --rust    only the Rust benchmarks + report (no C, no Python)
+#   bash benches/scripts/bench.sh --report  only rewrite the docs from the last run's results
 #
 # Steps: wait until the machine is quiet (1-minute load <= BENCH_MAX_LOAD, default 1.2,
 # polled every 30 s for at most BENCH_WAIT_S, default 1200 s; then it measures anyway and says
-# so), the Criterion benchmarks (crate benches/, target/criterion), scripts/bench-c.sh,
-# scripts/bench-python.sh, then scripts/bench_report.py prints the table and writes the docs.
+# so), the Criterion benchmarks (crate benches/, target/criterion), benches/scripts/bench-c.sh,
+# benches/scripts/bench-python.sh, then benches/scripts/report.py prints the table and writes
+# the docs.
 # WSMB_WARMUP_MS / WSMB_MEASURE_MS / WSMB_SAMPLES tune Criterion (benches/src/lib.rs).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 
 mode=${1:-all}
@@ -64,17 +65,17 @@ if [[ $run_mode != --rust ]]; then
   args+=(--c target/bench/c.json --py-sansio target/bench/py-sansio.json
          --py-echo target/bench/py-echo.json --py-memory target/bench/py-memory.json)
 fi
-PY=$("$HERE/venv.sh" | tail -n 1)
+PY=$("$REPO/scripts/setup/python-venv.sh" | tail -n 1)
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q -r "$HERE/requirements-bench.txt" >&2
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx2|avx512bw|sha_ni)$' | tr '\n' ' ')
-"$PY" "$HERE/bench_report.py" --criterion target/criterion \
+"$PY" "$HERE/report.py" --criterion target/criterion \
   --markdown docs/benchmarks.md --png docs/benchmarks.png \
   --notes docs/benchmarks-notes.md \
   --meta "date=$run_date" \
   --meta "CPU=$cpu, $(nproc) cores (${flags% })" \
   --meta "rustc=$(rustc --version)" \
   --meta "load (1/5/15 min)=$load_start at the start, $load_end at the end (machine shared with other jobs)" \
-  --meta "command=make bench (scripts/bench.sh)" \
+  --meta "command=make bench (benches/scripts/bench.sh)" \
   "${args[@]}"
 echo "bench: wrote docs/benchmarks.md and docs/benchmarks.png" >&2

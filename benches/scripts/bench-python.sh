@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench-python.sh — the Python benchmarks (benches/python/bench.py): the wsmachine
+# benches/scripts/bench-python.sh — the Python benchmarks (benches/python/bench.py): the wsmachine
 # wheel against wsproto and websockets' sans-IO layer, the asyncio echo round trip against
 # websockets and picows servers, and memory per idle connection (10,000 connections) against
 # websockets. Part of `make bench`. Results: target/bench/py-{sansio,echo,memory}.json.
@@ -7,12 +7,12 @@
 #   BENCH_PY_CONNS     connections of the memory test (default 10000)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 cd "$REPO"
 mkdir -p target/bench
-PY=$("$HERE/venv.sh" | tail -n 1)
+PY=$("$REPO/scripts/setup/python-venv.sh" | tail -n 1)
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q -r "$HERE/requirements-bench.txt" >&2
-"$HERE/build-wheel.sh" --install >/dev/null
+"$REPO/scripts/tools/build-wheel.sh" --install >/dev/null
 # The memory test holds 10,000 sockets in the server and 10,000 in the client process.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [[ $(ulimit -n) != unlimited && $(ulimit -n) -lt $(( ${BENCH_PY_CONNS:-10000} + 1000 )) ]]; then

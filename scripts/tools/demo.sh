@@ -2,7 +2,7 @@
 # The demo: starts the Rust echo server on loopback, has the Rust client send a few messages
 # (ASCII, multi-byte text, binary) through it, prints what comes back, and stops the server.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 cargo build --quiet --release -p wsmachine-examples
 bin=target/release
 log=$(mktemp)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/autobahn-install.sh — install Autobahn|Testsuite (`wstest`) into the
+# scripts/setup/autobahn-testsuite.sh — install Autobahn|Testsuite (`wstest`) into the
 # repository, without docker and without touching the system's packages.
 #
 # wstest 25.10.1 runs only on Python 2.7 (Twisted 19.10, autobahn 0.10.9), and
@@ -11,9 +11,9 @@
 #   2. writes wrappers $PREFIX/bin/{python2.7,pip2.7,wstest} that point
 #      LD_LIBRARY_PATH at the private libraries;
 #   3. bootstraps pip 20.3.4 for that Python and installs the pinned set in
-#      scripts/autobahn-requirements-py27.txt plus autobahntestsuite==25.10.1.
+#      scripts/setup/requirements-autobahn-py27.txt plus autobahntestsuite==25.10.1.
 #
-# Usage: scripts/autobahn-install.sh [--force]
+# Usage: scripts/setup/autobahn-testsuite.sh [--force]
 # Environment:
 #   AUTOBAHN_PREFIX   install prefix (default: <repo>/.tools/autobahn, git-ignored)
 #   AUTOBAHN_APT_URI  Debian mirror to use (default: the one in /etc/apt sources)
@@ -27,8 +27,8 @@ BOOT_PKGS=(pip==20.3.4 setuptools==44.0.0 wheel==0.37.1)
 CYTHON_PIN=Cython==3.0.12   # build dependency of wsaccel 0.6.6
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
-REQS=$HERE/autobahn-requirements-py27.txt
+REPO=$(cd "$HERE/../.." && pwd)
+REQS=$HERE/requirements-autobahn-py27.txt
 PREFIX=${AUTOBAHN_PREFIX:-$REPO/.tools/autobahn}
 WORK=$PREFIX/work
 PY=$PREFIX/py27

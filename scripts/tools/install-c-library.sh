@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# scripts/install.sh — installs the C library: what `make install PREFIX=...` runs.
+# scripts/tools/install-c-library.sh — installs the C library: what `make install PREFIX=...` runs.
 #
-#   scripts/install.sh [PREFIX]        (default PREFIX: /usr/local)
+#   scripts/tools/install-c-library.sh [PREFIX]        (default PREFIX: /usr/local)
 #
 # Builds libwsmachine (cargo build -p wsmachine-ffi --release) and installs
 #   PREFIX/lib/libwsmachine.a            the static library
@@ -16,7 +16,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 PREFIX=${1:-${PREFIX:-/usr/local}}
 [[ $PREFIX == /* ]] || PREFIX=$PWD/$PREFIX
 PREFIX=${PREFIX%/}

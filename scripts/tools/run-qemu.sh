@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one bare-metal ELF under QEMU with semihosting; exits with the firmware's exit status.
 #
-#   scripts/run-qemu.sh [--machine M] [--timeout S] path/to/image.elf
+#   scripts/tools/run-qemu.sh [--machine M] [--timeout S] path/to/image.elf
 #
 # Also the cargo runner of the firmware workspace (firmware/.cargo/config.toml), so
 # `cargo run --release -p wsm-fw --bin checks --target thumbv6m-none-eabi` runs QEMU.
@@ -54,7 +54,7 @@ case "$header" in
         ;;
 esac
 if ! command -v "$qemu" >/dev/null 2>&1; then
-    echo "run-qemu: $qemu is not installed (run scripts/setup-embedded.sh)" >&2
+    echo "run-qemu: $qemu is not installed (run scripts/setup/embedded-tools.sh)" >&2
     exit 127
 fi
 

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# scripts/autobahn.sh — RFC 6455 conformance with Autobahn|Testsuite, for every face of
+# scripts/test/autobahn.sh — RFC 6455 conformance with Autobahn|Testsuite, for every face of
 # wsmachine: the Rust examples, the C examples and the Python (asyncio) examples.
 #
-#   scripts/autobahn.sh [all|server|client]      (default: all)
+#   scripts/test/autobahn.sh [all|server|client]      (default: all)
 #
-# 1. installs wstest into .tools/autobahn (scripts/autobahn-install.sh; ~30 s
+# 1. installs wstest into .tools/autobahn (scripts/setup/autobahn-testsuite.sh; ~30 s
 #    the first time, ~1 s after);
-# 2. builds each face's echo server and client (Rust: cargo; C: scripts/build-c-examples.sh;
+# 2. builds each face's echo server and client (Rust: cargo; C: scripts/tools/build-c-examples.sh;
 #    Python: the wheel into .venv);
 # 3. server mode: starts the face's echo server on a free 127.0.0.1 port and runs
 #    `wstest -m fuzzingclient` against it;
 # 4. client mode: starts `wstest -m fuzzingserver` on a free 127.0.0.1 port and
 #    runs the face's client in its Autobahn-driver mode against it;
-# 5. prints a per-group summary for each face and mode (scripts/autobahn_summary.py).
+# 5. prints a per-group summary for each face and mode (scripts/test/autobahn-summary.py).
 #
 # Exit status: 0 when every mode passes; 1 when a mode has a FAILED behaviour
 # or close behaviour, or a NON-STRICT case in groups 1-10 (see the summary
@@ -29,12 +29,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/.." && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
 MODES=${1:-all}
 case $MODES in
   all) MODES="server client" ;;
   server | client) ;;
-  *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 3 ;;
+  *) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 3 ;;
 esac
 CASES=${AUTOBAHN_CASES:-*}
 EXCLUDE=${AUTOBAHN_EXCLUDE:-}
@@ -45,7 +45,7 @@ FACES=${AUTOBAHN_FACES:-rust c python}
 say() { printf 'autobahn: %s\n' "$*"; }
 
 # --- setup -------------------------------------------------------------------
-WSTEST=$("$HERE/autobahn-install.sh" | sed -n 's/^wstest: //p')
+WSTEST=$("$REPO/scripts/setup/autobahn-testsuite.sh" | sed -n 's/^wstest: //p')
 [[ -x $WSTEST ]] || { say "wstest installation failed"; exit 3; }
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
 CBIN=${CARGO_TARGET_DIR:-$REPO/target}/c
@@ -57,10 +57,10 @@ for face in $FACES; do
       (cd "$REPO" && cargo build --quiet --release -p wsmachine-examples --bins) || exit 3 ;;
     c)
       say "building the C examples"
-      bash "$HERE/build-c-examples.sh" >/dev/null || exit 3 ;;
+      bash "$REPO/scripts/tools/build-c-examples.sh" >/dev/null || exit 3 ;;
     python)
       say "building the Python wheel into .venv"
-      bash "$HERE/build-wheel.sh" --install >/dev/null || exit 3 ;;
+      bash "$REPO/scripts/tools/build-wheel.sh" --install >/dev/null || exit 3 ;;
     *) say "unknown face $face"; exit 3 ;;
   esac
 done
@@ -166,7 +166,7 @@ run_client_mode() {
   say "$face client mode: client -> wstest fuzzingserver on 127.0.0.1:$port, cases [$CASES] exclude [$EXCLUDE]"
   t0=$SECONDS
   # -u 0: no embedded web server. WSTEST_LISTEN_INTERFACE: the launcher written
-  # by autobahn-install.sh binds 127.0.0.1 only (upstream binds 0.0.0.0).
+  # by scripts/setup/autobahn-testsuite.sh binds 127.0.0.1 only (upstream binds 0.0.0.0).
   (cd "$out" && WSTEST_LISTEN_INTERFACE=127.0.0.1 exec timeout --kill-after=10 "$((TIMEOUT + 60))" \
     "$WSTEST" -m fuzzingserver -s spec.json -u 0 >wstest.log 2>&1) &
   wpid=$!; PIDS+=("$wpid")
@@ -192,7 +192,7 @@ for face in $FACES; do
     "run_${mode}_mode" "$face" || { STATUS=3; continue; }
     dir=$REPORTS/$face-$mode
     set +e
-    python3 "$HERE/autobahn_summary.py" "$dir" --label "$face $mode" | tee "$dir/summary.txt"
+    python3 "$HERE/autobahn-summary.py" "$dir" --label "$face $mode" | tee "$dir/summary.txt"
     rc=${PIPESTATUS[0]}
     set -e
     LAST_LINES+=("$(tail -n1 "$dir/summary.txt")")
