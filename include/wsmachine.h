@@ -125,6 +125,10 @@ enum wsm_result
   // The peer's opening handshake was invalid; see wsm_failure(). A server has queued the
   // HTTP error response: flush wsm_poll_transmit and close.
   WSM_ERR_HANDSHAKE = 22,
+  // The wsm_config cannot work (e.g. max_fragments 0, allowed_rsv above 7, keepalive on
+  // with keepalive_timeout_ms 0, a timeout over 2147483647 ms): the core's
+  // `Config::validate` refused it.
+  WSM_ERR_INVALID_CONFIG = 23,
   // An error this version of the header does not know.
   WSM_ERR_OTHER = 99,
 };

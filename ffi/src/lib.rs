@@ -10,6 +10,8 @@
 pub mod types;
 
 mod c_enum;
+#[cfg(test)]
+mod config_doc_tests;
 mod conn;
 #[cfg(test)]
 mod enum_numbers_tests;

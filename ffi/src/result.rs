@@ -29,6 +29,7 @@ impl wsm_result {
             WSM_ERR_INVALID_HEADER => c"invalid HTTP header, host, target or token",
             WSM_ERR_INVALID_STATUS => c"invalid HTTP status code",
             WSM_ERR_HANDSHAKE => c"the peer's opening handshake was invalid",
+            WSM_ERR_INVALID_CONFIG => c"the configuration cannot work",
             WSM_ERR_OTHER => c"unknown error",
         }
     }

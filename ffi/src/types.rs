@@ -51,6 +51,10 @@ pub enum wsm_result {
     /// The peer's opening handshake was invalid; see wsm_failure(). A server has queued the
     /// HTTP error response: flush wsm_poll_transmit and close.
     WSM_ERR_HANDSHAKE = 22,
+    /// The wsm_config cannot work (e.g. max_fragments 0, allowed_rsv above 7, keepalive on
+    /// with keepalive_timeout_ms 0, a timeout over 2147483647 ms): the core's
+    /// `Config::validate` refused it.
+    WSM_ERR_INVALID_CONFIG = 23,
     /// An error this version of the header does not know.
     WSM_ERR_OTHER = 99,
 }
@@ -74,6 +78,7 @@ c_enum!(wsm_result {
     WSM_ERR_INVALID_HEADER,
     WSM_ERR_INVALID_STATUS,
     WSM_ERR_HANDSHAKE,
+    WSM_ERR_INVALID_CONFIG,
     WSM_ERR_OTHER
 });
 
@@ -94,6 +99,7 @@ impl From<Error> for wsm_result {
             Error::InvalidHeader => WSM_ERR_INVALID_HEADER,
             Error::InvalidStatus => WSM_ERR_INVALID_STATUS,
             Error::Handshake(_) => WSM_ERR_HANDSHAKE,
+            Error::InvalidConfig(_) => WSM_ERR_INVALID_CONFIG,
             _ => WSM_ERR_OTHER,
         }
     }

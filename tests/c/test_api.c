@@ -214,10 +214,19 @@ static void test_invalid_enum_values(void) {
     cfg.auto_pong = 2;
     CHECK_RES(wsm_conn_init(mem, sizeof mem, WSM_ROLE_SERVER, &cfg, 0, NULL, false, &c),
               WSM_ERR_INVALID_ARGUMENT);
+    /* The core's Config::validate decides what configurations work. */
     wsm_config_default(&cfg);
     cfg.allowed_rsv = 8;
     CHECK_RES(wsm_conn_init(mem, sizeof mem, WSM_ROLE_SERVER, &cfg, 0, NULL, false, &c),
-              WSM_ERR_INVALID_ARGUMENT);
+              WSM_ERR_INVALID_CONFIG);
+    wsm_config_default(&cfg);
+    cfg.max_fragments = 0;
+    CHECK_RES(wsm_conn_init(mem, sizeof mem, WSM_ROLE_SERVER, &cfg, 0, NULL, true, &c),
+              WSM_ERR_INVALID_CONFIG);
+    wsm_config_default(&cfg);
+    cfg.keepalive_interval_ms = 1000;
+    cfg.keepalive_timeout_ms = 0;
+    CHECK_RES(wsm_conn_new(WSM_ROLE_SERVER, &cfg, 0, NULL, false, &c), WSM_ERR_INVALID_CONFIG);
     REQUIRE_OK(wsm_conn_init(mem, sizeof mem, WSM_ROLE_SERVER, NULL, 0, NULL, true, &c));
     CHECK_RES(wsm_send(c, 0, u8("x"), 1, out, sizeof out, &n), WSM_ERR_INVALID_ARGUMENT);
     CHECK_RES(wsm_send(c, 3, u8("x"), 1, out, sizeof out, &n), WSM_ERR_INVALID_ARGUMENT);
@@ -280,7 +289,7 @@ static void test_result_strings(void) {
         WSM_ERR_INVALID_CLOSE_CODE, WSM_ERR_REASON_TOO_LONG, WSM_ERR_CONTROL_TOO_LONG,
         WSM_ERR_INVALID_UTF8, WSM_ERR_MESSAGE_STATE, WSM_ERR_FRAME_IN_PROGRESS,
         WSM_ERR_PAYLOAD_OVERRUN, WSM_ERR_NO_FRAME_IN_PROGRESS, WSM_ERR_INVALID_HEADER,
-        WSM_ERR_INVALID_STATUS, WSM_ERR_HANDSHAKE, WSM_ERR_OTHER};
+        WSM_ERR_INVALID_STATUS, WSM_ERR_HANDSHAKE, WSM_ERR_INVALID_CONFIG, WSM_ERR_OTHER};
     const char *unknown = wsm_result_str(12345);
     size_t i, j;
     REQUIRE(unknown != NULL);
