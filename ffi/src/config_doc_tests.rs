@@ -35,7 +35,7 @@ fn documented_defaults(header: &str) -> Vec<(String, u64)> {
             continue;
         };
         if let Some(rest) = comment.split("(default ").nth(1) {
-            let mut words = rest.split(|c: char| c == ' ' || c == ';' || c == ')');
+            let mut words = rest.split([' ', ';', ')']);
             let n: u64 = words.next().and_then(|w| w.parse().ok()).expect("a number");
             let scale = match words.next() {
                 Some("KiB") => 1 << 10,
@@ -84,10 +84,8 @@ fn header_states_the_cores_defaults() {
 fn config_default_is_the_cores() {
     let mut c = core::mem::MaybeUninit::<wsm_config>::uninit();
     // SAFETY: a valid pointer to writable memory for one wsm_config.
-    assert_eq!(
-        unsafe { wsm_config_default(c.as_mut_ptr()) },
-        wsm_result::WSM_OK
-    );
+    let r = unsafe { wsm_config_default(c.as_mut_ptr()) };
+    assert_eq!(r, wsm_result::WSM_OK);
     // SAFETY: initialised by the call above.
     let c = unsafe { c.assume_init() };
     let core = wsmachine::Config::new();
