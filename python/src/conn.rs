@@ -398,7 +398,8 @@ impl WSConnection {
             Connection::client(opts.config, 0, seed)
         } else {
             Connection::server(opts.config, 0)
-        };
+        }
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(WSConnection {
             conn,
             client,
