@@ -245,6 +245,8 @@ fn emit<'py>(
     })
 }
 
+/// Seconds (`None` or 0: off) as the core's milliseconds. Values over `u32::MAX` ms are
+/// clamped to it, which the core's validator refuses as too long.
 fn seconds_to_ms(v: Option<f64>, name: &str) -> PyResult<u32> {
     match v {
         None => Ok(0),
@@ -262,6 +264,10 @@ pub(crate) struct Options {
     pub(crate) clock: Option<Py<PyAny>>,
 }
 
+/// The constructors' keyword arguments as a core `Config` (`None` for a size limit: the
+/// default). Only the conversion is checked here (seconds must be a number >= 0); whether the
+/// values can work together is for the core's `Config::validate`, which the connection
+/// constructors call (`ValueError` with its message).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn options(
     py: Python<'_>,
@@ -285,9 +291,6 @@ pub(crate) fn options(
         c.max_message_size = v;
     }
     if let Some(v) = max_fragments {
-        if v == 0 {
-            return Err(PyValueError::new_err("max_fragments must be at least 1"));
-        }
         c.max_fragments = v;
     }
     if let Some(v) = max_handshake_size {
@@ -399,6 +402,7 @@ impl WSConnection {
         } else {
             Connection::server(opts.config, 0)
         };
+        let conn = conn.map_err(|e| core_error(py, e))?;
         Ok(WSConnection {
             conn,
             client,
