@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyString, PyTuple};
 
 use wsmachine::handshake::server::write_reject;
+use wsmachine::utf8::complete_prefix;
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, Error, Event as CoreEvent, Failure,
     HandshakeError, Header, MessageKind, ParsedRequest, ProtocolError, ReadyState, ResponseStatus,
@@ -73,26 +74,6 @@ struct PendingReject {
 struct Utf8Tail {
     bytes: [u8; 4],
     len: usize,
-}
-
-/// Length of the longest prefix of `b` that does not end inside a code point (`b` is a valid
-/// UTF-8 prefix, as the core guarantees).
-fn complete_prefix(b: &[u8]) -> usize {
-    let n = b.len();
-    for back in 1..=n.min(4) {
-        let i = n - back;
-        let c = b[i];
-        if c & 0xC0 != 0x80 {
-            let width = match c {
-                0x00..=0x7F => 1,
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                _ => 4,
-            };
-            return if back >= width { n } else { i };
-        }
-    }
-    n
 }
 
 fn decode_text<'py>(
@@ -538,16 +519,16 @@ impl WSConnection {
         Ok(())
     }
 
+    /// The `RemoteProtocolError` for an invalid request; its `event_hint` is the core's
+    /// standard response (status and headers, e.g. `Sec-WebSocket-Version: 13` with 426).
     fn bad_request_error(&self, py: Python<'_>, e: HandshakeError) -> PyErr {
         let hint = (|| -> PyResult<Py<PyAny>> {
-            let extra: &[(&[u8], &[u8])] = match e.status() {
-                426 => &[(b"Sec-WebSocket-Version", b"13")],
-                405 => &[(b"Allow", b"GET")],
-                _ => &[],
-            };
             let list = PyList::empty(py);
-            for (n, v) in extra {
-                list.append((PyBytes::new(py, n), PyBytes::new(py, v)))?;
+            for h in e.response_headers() {
+                list.append((
+                    PyBytes::new(py, h.name.as_bytes()),
+                    PyBytes::new(py, h.value),
+                ))?;
             }
             events::reject_connection(py, e.status(), list.into_any().unbind(), false)
         })();
