@@ -12,12 +12,11 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyString, PyTuple};
 
-use wsmachine::handshake::server::write_reject;
 use wsmachine::utf8::complete_prefix;
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, Error, Event as CoreEvent, Failure,
-    HandshakeError, Header, MessageKind, ParsedRequest, ProtocolError, ReadyState, ResponseStatus,
-    Role, EMPTY_HEADER,
+    HandshakeError, Header, MessageKind, ParsedRequest, Phase, ProtocolError, ReadyState,
+    ResponseStatus, Role, EMPTY_HEADER,
 };
 
 use crate::chunked::Chunked;
@@ -30,27 +29,17 @@ use crate::py::{close_code, core_error, local_error, member, remote_error};
 /// Header slots for parsing a handshake head (more gives 431).
 const MAX_HEADERS: usize = 128;
 
-/// wsproto's connection states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum St {
-    Connecting,
-    Open,
-    RemoteClosing,
-    LocalClosing,
-    Closed,
-    Rejecting,
-}
-
-impl St {
-    fn name(self) -> &'static str {
-        match self {
-            St::Connecting => "CONNECTING",
-            St::Open => "OPEN",
-            St::RemoteClosing => "REMOTE_CLOSING",
-            St::LocalClosing => "LOCAL_CLOSING",
-            St::Closed => "CLOSED",
-            St::Rejecting => "REJECTING",
-        }
+/// wsproto's name for a state. wsproto's `ConnectionState` and the core's `Phase` enumerate the
+/// same states: CONNECTING is `Handshake`, the others have the same names.
+fn state_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Handshake => "CONNECTING",
+        Phase::Rejecting => "REJECTING",
+        Phase::Open => "OPEN",
+        Phase::LocalClosing => "LOCAL_CLOSING",
+        Phase::RemoteClosing => "REMOTE_CLOSING",
+        // `Phase` is non-exhaustive; a phase added later would need a decision here.
+        Phase::Closed | _ => "CLOSED",
     }
 }
 
@@ -62,12 +51,13 @@ struct SentRequest {
     headers: Vec<(String, Vec<u8>)>,
 }
 
-/// A server refusal whose body is still being collected (`RejectConnection(has_body=True)`).
-struct PendingReject {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
+/// Headers a refusal may not carry because the core writes the message framing itself (it
+/// refuses them with `Error::InvalidHeader`). wsproto hands an application's headers to h11,
+/// which honours them (`content-length` frames the body by length, `transfer-encoding`
+/// chunks it), so wsproto applications do pass them: they are dropped here rather than
+/// refused. The peer gets the same body; only the framing may differ from wsproto's (a
+/// `RejectConnection(has_body=True)` is always answered with a chunked body here).
+const FRAMING_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
 
 /// Up to three bytes of a code point split across text chunks.
 #[derive(Default)]
@@ -332,29 +322,30 @@ enum Step {
 /// ``data_to_send()``.
 #[pyclass(subclass, module = "wsmachine._wsmachine")]
 pub struct WSConnection {
+    /// The core connection: the state (`state` is read off its `phase()`), limits and timers.
     conn: Connection,
     client: bool,
-    st: St,
-    /// The core's handshake has completed (its `read` may be called).
-    opened: bool,
+    /// Received bytes not yet parsed (from `start`): the core parses lazily, one event per
+    /// `events()` step.
     inbuf: Vec<u8>,
     start: usize,
+    /// Events produced but not yet handed out (handshake events, timer events, the pieces of a
+    /// decoded chunked body).
     pending: VecDeque<Py<PyAny>>,
+    /// `receive_data(None)` was called. wsproto is CLOSED from then on, while the input
+    /// buffered before the end of file is still parsed (then the core is told: `eof_done`).
     eof: bool,
     eof_done: bool,
     sent_request: Option<SentRequest>,
+    /// Server: the request head was parsed (the core waits for accept or reject).
     request_seen: bool,
     offered: Vec<String>,
-    /// Server: the request was invalid (RemoteProtocolError); the core holds its error
-    /// response for `data_to_send()` unless the application sends its own rejection.
+    /// Server: the request was invalid and `RemoteProtocolError` was raised. The core has
+    /// queued its error response (for `data_to_send()`); wsproto stays CONNECTING until a
+    /// response is written, so that the application may send the error's `event_hint`.
     bad_request: bool,
-    /// We wrote a complete HTTP refusal ourselves; the transport should be closed.
-    transport_done: bool,
-    reject: Option<PendingReject>,
     tx_kind: Option<MessageKind>,
     tail: Utf8Tail,
-    /// The core failed the connection and its close frame is queued.
-    failed: bool,
     /// Client: the refusal body is chunked; the core passes it on undecoded.
     chunked: Option<Chunked>,
     clock: Py<PyAny>,
@@ -387,8 +378,6 @@ impl WSConnection {
         Ok(WSConnection {
             conn,
             client,
-            st: if open { St::Open } else { St::Connecting },
-            opened: open,
             inbuf: Vec::new(),
             start: 0,
             pending: VecDeque::new(),
@@ -398,11 +387,8 @@ impl WSConnection {
             request_seen: false,
             offered: Vec::new(),
             bad_request: false,
-            transport_done: false,
-            reject: None,
             tx_kind: None,
             tail: Utf8Tail::default(),
-            failed: false,
             chunked: None,
             clock,
             t0,
@@ -423,17 +409,44 @@ impl WSConnection {
         Ok(self.to_ms(now))
     }
 
-    /// The state as the application sees it (CLOSED as soon as EOF was reported).
-    fn effective(&self) -> St {
+    /// The core failed the connection (a protocol violation, or the auth timeout) and its close
+    /// frame is still queued. The core calls that `RemoteClosing`; wsproto reports the failure
+    /// as a `CloseConnection` event and stays OPEN until the application answers with its own
+    /// close (for which the core's queued frame is sent).
+    fn failing(&self) -> bool {
+        self.conn.phase() == Phase::RemoteClosing
+            && matches!(self.conn.failure(), Some(Failure::Protocol(_)))
+    }
+
+    /// wsproto's `ConnectionState` (as the `Phase` of the same name): the core's `phase()`, but
+    ///
+    /// * CLOSED as soon as the application reported end-of-file (`eof`);
+    /// * OPEN while the core is failing the connection (`failing`);
+    /// * CONNECTING after an invalid request until a response is written (`bad_request`; the
+    ///   core's phase is `Closed` then, with the transport still to be answered, so
+    ///   `should_close_transport()` is false until `data_to_send()` or a `RejectConnection`
+    ///   wrote the response).
+    ///
+    /// Frames are parsed lazily, one event per `events()` step, as wsproto does, so the core's
+    /// phase moves when the event that moves it is handed out (a close frame still unread
+    /// leaves the state OPEN). The opening handshake is parsed by `receive_data` (also as in
+    /// wsproto): the state changes before `events()` hands out `AcceptConnection` or
+    /// `RejectConnection`.
+    fn wsproto_state(&self) -> Phase {
         if self.eof {
-            St::Closed
-        } else {
-            self.st
+            return Phase::Closed;
+        }
+        match self.conn.phase() {
+            Phase::RemoteClosing if self.failing() => Phase::Open,
+            Phase::Closed if self.bad_request && !self.conn.should_close_transport() => {
+                Phase::Handshake
+            }
+            p => p,
         }
     }
 
     fn state_obj<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        member(py, "ConnectionState", self.effective().name())
+        member(py, "ConnectionState", state_name(self.wsproto_state()))
     }
 
     fn compact(&mut self) {
@@ -472,7 +485,7 @@ impl WSConnection {
     }
 
     fn read_request(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.request_seen || self.bad_request || self.start >= self.inbuf.len() {
+        if self.request_seen || self.start >= self.inbuf.len() {
             return Ok(());
         }
         let now = self.now_ms(py)?;
@@ -561,7 +574,9 @@ impl WSConnection {
             .conn
             .read_response(now, &creq, &self.inbuf[self.start..], &mut headers);
         let mut out: Vec<Py<PyAny>> = Vec::new();
-        let (len, st) = match status {
+        // `over`: the refusal is complete though the core, which frames a refusal body by
+        // Content-Length or end-of-file only, still waits for its end.
+        let (len, over) = match status {
             Ok(ResponseStatus::Partial) => return Ok(()),
             Ok(ResponseStatus::Accepted { response, len }) => {
                 let sub = match response.subprotocol() {
@@ -586,7 +601,7 @@ impl WSConnection {
                     .unbind(),
                 };
                 out.push(Py::new(py, events::sub(ev))?.into_any());
-                (len, St::Open)
+                (len, false)
             }
             Ok(ResponseStatus::Rejected {
                 response,
@@ -599,8 +614,10 @@ impl WSConnection {
                     .unbind();
                 let status = response.status();
                 if status < 200 {
+                    // As in wsproto: a 1xx other than 101 is a refusal without a body, and the
+                    // connection is over.
                     out.push(events::reject_connection(py, status, headers, false)?);
-                    (len, St::Closed)
+                    (len, true)
                 } else {
                     out.push(events::reject_connection(py, status, headers, true)?);
                     let chunked = response.content_length().is_none()
@@ -624,14 +641,11 @@ impl WSConnection {
                     }
                     if done {
                         out.push(events::reject_data(py, b"", true)?);
-                        (len, St::Closed)
-                    } else {
-                        (len, St::Rejecting)
                     }
+                    (len, done && !body_complete)
                 }
             }
             Err(Error::Handshake(e)) => {
-                self.st = St::Closed;
                 let hint = events::reject_connection(
                     py,
                     400,
@@ -643,9 +657,10 @@ impl WSConnection {
             Err(e) => return Err(core_error(py, e)),
         };
         self.start += len;
-        self.st = st;
-        if st == St::Open {
-            self.opened = true;
+        if over {
+            // The connection is over: tell the core, as the end of file would (it closes, and
+            // the transport should now be closed, as after a Content-Length body).
+            self.conn.handle_eof();
         }
         self.pending.extend(out);
         Ok(())
@@ -655,11 +670,12 @@ impl WSConnection {
     // Frames
     // ------------------------------------------------------------------------------------
 
+    /// Whether the core's `read` takes input now: frames, or a client's refusal body.
     fn frames_readable(&self) -> bool {
-        match self.st {
-            St::Open | St::RemoteClosing | St::LocalClosing => self.opened,
-            St::Rejecting => self.client,
-            St::Connecting | St::Closed => false,
+        match self.conn.phase() {
+            Phase::Open | Phase::LocalClosing | Phase::RemoteClosing => true,
+            Phase::Rejecting => self.client,
+            _ => false,
         }
     }
 
@@ -668,9 +684,7 @@ impl WSConnection {
             conn,
             inbuf,
             start,
-            st,
             tail,
-            failed,
             pending,
             chunked,
             ..
@@ -702,21 +716,11 @@ impl WSConnection {
             CoreEvent::Ping(p) => events::ping(py, p)?,
             CoreEvent::Pong(p) => events::pong(py, p)?,
             CoreEvent::Close { status, reason } => {
-                *st = if *st == St::LocalClosing {
-                    St::Closed
-                } else {
-                    St::RemoteClosing
-                };
                 let code = close_code(py, status.as_u16())?;
                 events::close(py, code, PyString::new(py, reason).into_any().unbind())?
             }
             CoreEvent::Failed(e) => {
                 tail.len = 0;
-                if conn.state() == ReadyState::Closed {
-                    *st = St::Closed;
-                } else {
-                    *failed = true;
-                }
                 failure_event(py, e)?
             }
             CoreEvent::RejectBody { data, finished } => {
@@ -727,13 +731,16 @@ impl WSConnection {
                         pending.push_back(events::reject_data(py, &decoded, false)?);
                     }
                     if dec.finished() || finished {
-                        *st = St::Closed;
                         pending.push_back(events::reject_data(py, b"", true)?);
+                    }
+                    if dec.finished() && !finished {
+                        // As in `read_response`: the chunked body ended, the connection is
+                        // over; the core waits for the end of file.
+                        conn.handle_eof();
                     }
                     return Ok(Step::Progress);
                 }
                 if finished {
-                    *st = St::Closed;
                     pending.push_back(events::reject_data(py, b"", true)?);
                     if data.is_empty() {
                         return Ok(Step::Progress);
@@ -745,23 +752,22 @@ impl WSConnection {
         Ok(Step::Event(obj))
     }
 
+    /// The input buffered before the end of file is parsed: tell the core, and report how the
+    /// connection ended (the end of a refusal body, or 1006 for a connection that was open).
     fn finish_eof(&mut self, py: Python<'_>) -> PyResult<()> {
         self.eof_done = true;
+        let phase = self.conn.phase();
         self.conn.handle_eof();
-        match self.st {
-            St::Rejecting => {
-                if self.client {
-                    self.pending.push_back(events::reject_data(py, b"", true)?);
-                }
+        match phase {
+            Phase::Rejecting if self.client => {
+                self.pending.push_back(events::reject_data(py, b"", true)?);
             }
-            St::Connecting | St::Closed => {}
-            St::Open | St::RemoteClosing | St::LocalClosing => {
+            Phase::Open | Phase::RemoteClosing | Phase::LocalClosing => {
                 let code = close_code(py, 1006)?;
                 self.pending.push_back(events::close(py, code, py.None())?);
             }
+            _ => {}
         }
-        self.st = St::Closed;
-        self.failed = false;
         Ok(())
     }
 
@@ -770,7 +776,7 @@ impl WSConnection {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(Some(e));
             }
-            if self.st == St::Closed && !self.eof {
+            if self.conn.phase() == Phase::Closed && !self.eof {
                 // Nothing more can come out of this connection.
                 self.start = self.inbuf.len();
             }
@@ -811,7 +817,7 @@ impl WSConnection {
         if !self.client {
             return Err(local_error(py, "only a client sends a Request"));
         }
-        if self.st != St::Connecting || self.sent_request.is_some() {
+        if self.sent_request.is_some() {
             return Err(local_error(py, "the Request has already been sent"));
         }
         let host: String = r.host.bind(py).extract()?;
@@ -851,7 +857,7 @@ impl WSConnection {
         py: Python<'py>,
         a: &AcceptConnection,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.client || self.st != St::Connecting || !self.request_seen || self.bad_request {
+        if self.client || !self.request_seen || self.conn.phase() != Phase::Handshake {
             return Err(local_error(
                 py,
                 format!(
@@ -875,47 +881,18 @@ impl WSConnection {
         };
         let now = self.now_ms(py)?;
         let conn = &mut self.conn;
-        let out = emit(py, |buf| conn.accept(now, &opts, buf))?;
-        self.st = St::Open;
-        self.opened = true;
-        Ok(out)
+        emit(py, |buf| conn.accept(now, &opts, buf))
     }
 
-    fn write_refusal<'py>(
-        &mut self,
-        py: Python<'py>,
-        status: u16,
-        headers: &[(String, Vec<u8>)],
-        body: &[u8],
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        // The core writes Content-Length and Connection itself.
-        let kept: Vec<(String, Vec<u8>)> = headers
-            .iter()
-            .filter(|(n, _)| {
-                !["content-length", "transfer-encoding", "connection"]
-                    .iter()
-                    .any(|s| n.eq_ignore_ascii_case(s))
-            })
-            .cloned()
-            .collect();
-        let hdrs = core_headers(&kept);
-        let out = if self.bad_request {
-            emit(py, |buf| write_reject(status, &hdrs, body, buf))?
-        } else {
-            let conn = &mut self.conn;
-            emit(py, |buf| conn.reject(status, &hdrs, body, buf))?
-        };
-        self.transport_done = true;
-        self.st = St::Closed;
-        Ok(out)
-    }
-
+    /// Server: `RejectConnection`. Without a body, the whole response (`Content-Length: 0`);
+    /// with one, its head (chunked body), and each `RejectData` then sends a chunk at once, as
+    /// wsproto does (h11 chunks a body whose length the application did not give).
     fn send_reject<'py>(
         &mut self,
         py: Python<'py>,
         r: &RejectConnection,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.client || self.st != St::Connecting {
+        if self.client || self.wsproto_state() != Phase::Handshake {
             return Err(local_error(
                 py,
                 format!(
@@ -924,36 +901,33 @@ impl WSConnection {
                 ),
             ));
         }
+        // The core judges the status (200-599); one that is not even a u16 fails the same way.
         let status: u16 = r
             .status_code
             .bind(py)
             .extract()
-            .map_err(|_| local_error(py, "status_code must be an HTTP status (200-599)"))?;
-        if !(200..=599).contains(&status) {
-            return Err(local_error(
-                py,
-                "status_code must be an HTTP status (200-599)",
-            ));
-        }
-        let headers = owned_headers(py, r.headers.bind(py))?;
+            .map_err(|_| core_error(py, Error::InvalidStatus))?;
+        let headers: Vec<(String, Vec<u8>)> = owned_headers(py, r.headers.bind(py))?
+            .into_iter()
+            .filter(|(n, _)| !FRAMING_HEADERS.iter().any(|f| n.eq_ignore_ascii_case(f)))
+            .collect();
+        let hdrs = core_headers(&headers);
+        let conn = &mut self.conn;
         if r.has_body.bind(py).is_truthy()? {
-            self.reject = Some(PendingReject {
-                status,
-                headers,
-                body: Vec::new(),
-            });
-            self.st = St::Rejecting;
-            return Ok(PyBytes::new(py, b""));
+            emit(py, |buf| conn.reject_head(status, &hdrs, buf))
+        } else {
+            emit(py, |buf| conn.reject(status, &hdrs, b"", buf))
         }
-        self.write_refusal(py, status, &headers, b"")
     }
 
+    /// Server: `RejectData`: one chunk of the refusal body (nothing for empty data), and with
+    /// `body_finished` the last chunk too.
     fn send_reject_data<'py>(
         &mut self,
         py: Python<'py>,
         d: &RejectData,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.client || self.st != St::Rejecting {
+        if self.client || self.conn.phase() != Phase::Rejecting {
             return Err(local_error(
                 py,
                 format!(
@@ -962,20 +936,17 @@ impl WSConnection {
                 ),
             ));
         }
-        let Some(mut pending) = self.reject.take() else {
-            return Err(local_error(py, "no rejection in progress"));
-        };
-        let data = d.data.bind(py);
-        let body = &mut pending.body;
-        if with_bytes(data, |b| body.extend_from_slice(b))?.is_none() {
-            self.reject = Some(pending);
-            return Err(PyTypeError::new_err("RejectData.data must be bytes"));
-        }
-        if d.body_finished.bind(py).is_truthy()? {
-            return self.write_refusal(py, pending.status, &pending.headers, &pending.body);
-        }
-        self.reject = Some(pending);
-        Ok(PyBytes::new(py, b""))
+        let data = bytes_like(d.data.bind(py))
+            .map_err(|_| PyTypeError::new_err("RejectData.data must be bytes"))?;
+        let finished = d.body_finished.bind(py).is_truthy()?;
+        let conn = &mut self.conn;
+        // The slice is taken anew for each core call, and no Python code runs while it lives.
+        emit(py, |buf| {
+            with_bytes(&data, |b| conn.reject_body(b, finished, buf))
+                .ok()
+                .flatten()
+                .unwrap_or(Err(Error::InvalidState))
+        })
     }
 
     fn send_message<'py>(
@@ -984,7 +955,7 @@ impl WSConnection {
         event: &Bound<'py, PyAny>,
         m: &Message,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.effective() != St::Open {
+        if self.wsproto_state() != Phase::Open {
             return Err(self.wrong_state(py, event)?);
         }
         let fin = m.message_finished.bind(py).is_truthy()?;
@@ -1035,7 +1006,7 @@ impl WSConnection {
         payload: &Bound<'py, PyAny>,
         ping: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.effective() != St::Open {
+        if self.wsproto_state() != Phase::Open {
             return Err(self.wrong_state(py, event)?);
         }
         let payload = bytes_like(payload)?;
@@ -1074,29 +1045,16 @@ impl WSConnection {
         event: &Bound<'py, PyAny>,
         c: &CloseConnection,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let st = self.effective();
-        if st != St::Open && st != St::RemoteClosing {
+        let st = self.wsproto_state();
+        if st != Phase::Open && st != Phase::RemoteClosing {
             return Err(self.wrong_state(py, event)?);
-        }
-        if self.failed {
-            // The core already chose the close frame for the violation; send that one.
-            let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-            self.failed = false;
-            self.st = St::Closed;
-            self.tx_kind = None;
-            return Ok(PyBytes::new(py, &out));
         }
         let code: i64 = c.code.bind(py).extract()?;
         let reason: Option<String> = c.reason.bind(py).extract()?;
-        let next = if st == St::RemoteClosing {
-            St::Closed
-        } else {
-            St::LocalClosing
-        };
-        if code == 1005 && st == St::RemoteClosing {
-            // Echo the peer's code-less close frame (queued by the core).
+        // The core already chose the close frame for a violation; send that one. And echo the
+        // peer's code-less close frame (queued by the core too).
+        if self.failing() || (code == 1005 && st == Phase::RemoteClosing) {
             let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-            self.st = next;
             self.tx_kind = None;
             return Ok(PyBytes::new(py, &out));
         }
@@ -1121,16 +1079,8 @@ impl WSConnection {
         let now = self.now_ms(py)?;
         let conn = &mut self.conn;
         let out = emit(py, |buf| conn.close(now, code, &reason, buf))?;
-        self.st = next;
         self.tx_kind = None;
         Ok(out)
-    }
-
-    /// Brings `st` in line with the core after it acted on its own (timers, `data_to_send`).
-    fn sync_closed(&mut self) {
-        if self.opened && self.conn.state() == ReadyState::Closed && !self.failed {
-            self.st = St::Closed;
-        }
     }
 }
 
@@ -1197,7 +1147,7 @@ impl WSConnection {
     #[getter]
     fn ready_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let name = match self.conn.state() {
-            _ if self.eof || self.transport_done => "CLOSED",
+            _ if self.eof => "CLOSED",
             ReadyState::Connecting => "CONNECTING",
             ReadyState::Open => "OPEN",
             ReadyState::Closing => "CLOSING",
@@ -1219,7 +1169,7 @@ impl WSConnection {
     /// Whether the transport should now be closed (after writing ``data_to_send()``).
     #[getter]
     fn should_close_transport(&self) -> bool {
-        self.transport_done || self.conn.should_close_transport()
+        self.conn.should_close_transport()
     }
 
     /// Whether the application has authenticated the connection (see ``auth_timeout``).
@@ -1239,7 +1189,8 @@ impl WSConnection {
         py: Python<'py>,
         event: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if !self.opened {
+        // The handshake events while wsproto's handshake is under way; the others after it.
+        if matches!(self.wsproto_state(), Phase::Handshake | Phase::Rejecting) {
             if let Ok(r) = event.cast::<Request>() {
                 return self.send_request(py, r.get());
             }
@@ -1287,9 +1238,10 @@ impl WSConnection {
             return Err(local_error(py, "Connection already closed."));
         }
         self.append(data)?;
-        match self.st {
-            St::Connecting => self.advance_handshake(py),
-            St::Closed => {
+        match self.conn.phase() {
+            // The handshake is parsed at once, as wsproto does; frames as events are taken.
+            Phase::Handshake => self.advance_handshake(py),
+            Phase::Closed => {
                 self.inbuf.clear();
                 self.start = 0;
                 Ok(())
@@ -1338,17 +1290,7 @@ impl WSConnection {
     /// failure close the application has not sent, the HTTP error response after a timed-out
     /// or invalid handshake. Call it after ``handle_timeout`` and after handling events.
     fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        if self.transport_done || self.st == St::Rejecting {
-            return Ok(PyBytes::new(py, b""));
-        }
         let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-        if self.failed && self.conn.state() == ReadyState::Closed {
-            self.failed = false;
-        }
-        self.sync_closed();
-        if self.bad_request && !out.is_empty() {
-            self.st = St::Closed;
-        }
         Ok(PyBytes::new(py, &out))
     }
 
@@ -1375,23 +1317,15 @@ impl WSConnection {
                 Some(Failure::DeadPeer) => (1006, "keepalive timeout"),
                 Some(Failure::CloseTimeout) => (1006, "close timeout"),
                 Some(Failure::Handshake(HandshakeError::Timeout)) => (1006, "handshake timed out"),
-                Some(Failure::Protocol(e)) => {
-                    self.failed = true;
-                    (e.close_code().get(), e.as_str())
-                }
+                Some(Failure::Protocol(e)) => (e.close_code().get(), e.as_str()),
                 _ => (1006, "connection lost"),
             };
-            if !self.failed {
-                self.st = St::Closed;
-            }
             let code = close_code(py, code)?;
             self.pending.push_back(events::close(
                 py,
                 code,
                 PyString::new(py, reason).into_any().unbind(),
             )?);
-        } else {
-            self.sync_closed();
         }
         Ok(())
     }

@@ -105,9 +105,11 @@ class AcceptConnection(Event):
 class RejectConnection(Event):
     """Refusal of the upgrade: the HTTP response's status and headers.
 
-    A server sending ``has_body=True`` follows with ``RejectData`` events; the complete
-    response (with Content-Length) is returned by the ``send`` of the last one. A client
-    receives ``has_body=True`` for every final status, then ``RejectData`` events.
+    A server sending ``has_body=True`` gets the response head (with a chunked body) at once
+    and follows with ``RejectData`` events, each sent as a chunk. A client receives
+    ``has_body=True`` for every final status, then ``RejectData`` events. Content-Length,
+    Transfer-Encoding and Connection headers given to send are dropped: the engine frames
+    the response itself.
     """
 
     __match_args__: ClassVar[tuple[str, ...]]
