@@ -10,8 +10,9 @@ use std::collections::VecDeque;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple};
 
+use wsmachine::config::defaults;
 use wsmachine::utf8::complete_prefix;
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, Error, Event as CoreEvent, Failure,
@@ -28,6 +29,40 @@ use crate::py::{close_code, core_error, local_error, member, remote_error};
 
 /// Header slots for parsing a handshake head (more gives 431).
 const MAX_HEADERS: usize = 128;
+
+/// The default of `auto_pong`. The core answers pings itself by default
+/// (`defaults::AUTO_PONG`); wsproto leaves that to the application (`Ping.response()`), and a
+/// wsproto application that also sent its own pong would send two.
+const AUTO_PONG: bool = false;
+
+/// A core timeout default (milliseconds, 0 = off) as the Python default (seconds, `None` =
+/// off).
+fn seconds(ms: u32) -> Option<f64> {
+    (ms != 0).then(|| f64::from(ms) / 1000.0)
+}
+
+/// The defaults of the constructors' keyword arguments, by argument name and in Python units
+/// (exported as `DEFAULTS`; the docstrings are checked against it by
+/// `python/tests/test_defaults.py`). The size limits default to `None` in the signatures,
+/// which stands for these values; the others are the signatures' own defaults.
+pub(crate) fn defaults_dict(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("max_frame_payload", defaults::MAX_FRAME_PAYLOAD)?;
+    d.set_item("max_message_size", defaults::MAX_MESSAGE_SIZE)?;
+    d.set_item("max_fragments", defaults::MAX_FRAGMENTS)?;
+    d.set_item("max_handshake_size", defaults::MAX_HANDSHAKE_SIZE)?;
+    d.set_item("handshake_timeout", seconds(defaults::HANDSHAKE_TIMEOUT_MS))?;
+    d.set_item("auth_timeout", seconds(defaults::AUTH_TIMEOUT_MS))?;
+    d.set_item(
+        "keepalive_interval",
+        seconds(defaults::KEEPALIVE_INTERVAL_MS),
+    )?;
+    d.set_item("keepalive_timeout", seconds(defaults::KEEPALIVE_TIMEOUT_MS))?;
+    d.set_item("close_timeout", seconds(defaults::CLOSE_TIMEOUT_MS))?;
+    d.set_item("auto_pong", AUTO_PONG)?;
+    // Read-only: changing it would not change the defaults.
+    py.import("types")?.getattr("MappingProxyType")?.call1((d,))
+}
 
 /// wsproto's name for a state. wsproto's `ConnectionState` and the core's `Phase` enumerate the
 /// same states: CONNECTING is `Handshake`, the others have the same names.
@@ -320,6 +355,22 @@ enum Step {
 /// A WebSocket connection with wsproto's API: ``send(event) -> bytes``,
 /// ``receive_data(bytes | None)``, ``events()`` and ``state``, plus limits, timers and
 /// ``data_to_send()``.
+///
+/// Options (keyword-only; their defaults are ``wsmachine.DEFAULTS``):
+///
+/// * ``max_frame_payload=16777216`` (16 MiB): a larger data frame closes the connection with
+///   1009.
+/// * ``max_message_size=16777216`` (16 MiB): a larger message closes it with 1009.
+/// * ``max_fragments=65536``: a message of more frames closes it with 1009.
+/// * ``max_handshake_size=8192`` (8 KiB): a larger handshake head is refused (server: 431).
+/// * ``handshake_timeout=10.0``, ``auth_timeout=None``, ``keepalive_interval=None``,
+///   ``keepalive_timeout=10.0``, ``close_timeout=5.0``: timers in seconds (``None`` or 0
+///   turns one off), driven by ``poll_timeout`` / ``handle_timeout``.
+/// * ``auto_pong=False``: answer pings without the application (wsproto leaves that to it).
+/// * ``clock``: a function returning monotonic seconds (default ``time.monotonic``; use
+///   ``loop.time`` under asyncio).
+///
+/// Values the engine cannot work with raise ``ValueError``.
 #[pyclass(subclass, module = "wsmachine._wsmachine")]
 pub struct WSConnection {
     /// The core connection: the state (`state` is read off its `phase()`), limits and timers.
@@ -1094,9 +1145,13 @@ impl WSConnection {
     #[new]
     #[pyo3(signature = (
         connection_type, *, max_frame_payload=None, max_message_size=None, max_fragments=None,
-        max_handshake_size=None, handshake_timeout=Some(10.0), auth_timeout=None,
-        keepalive_interval=None, keepalive_timeout=Some(10.0), close_timeout=Some(5.0),
-        auto_pong=false, clock=None,
+        max_handshake_size=None,
+        handshake_timeout=seconds(defaults::HANDSHAKE_TIMEOUT_MS),
+        auth_timeout=seconds(defaults::AUTH_TIMEOUT_MS),
+        keepalive_interval=seconds(defaults::KEEPALIVE_INTERVAL_MS),
+        keepalive_timeout=seconds(defaults::KEEPALIVE_TIMEOUT_MS),
+        close_timeout=seconds(defaults::CLOSE_TIMEOUT_MS),
+        auto_pong=AUTO_PONG, clock=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -1349,7 +1404,8 @@ impl EventIter {
 }
 
 /// wsproto's low-level ``Connection``: a connection whose opening handshake happened
-/// elsewhere. It starts OPEN; ``trailing_data`` is fed as received bytes.
+/// elsewhere. It starts OPEN; ``trailing_data`` is fed as received bytes. The keyword options
+/// are ``WSConnection``'s (without the handshake ones).
 #[pyclass(name = "Connection", extends = WSConnection, module = "wsmachine._wsmachine")]
 pub struct Connection_;
 
@@ -1358,8 +1414,11 @@ impl Connection_ {
     #[new]
     #[pyo3(signature = (
         connection_type, extensions=None, trailing_data=None, *, max_frame_payload=None,
-        max_message_size=None, max_fragments=None, keepalive_interval=None,
-        keepalive_timeout=Some(10.0), close_timeout=Some(5.0), auto_pong=false, clock=None,
+        max_message_size=None, max_fragments=None,
+        keepalive_interval=seconds(defaults::KEEPALIVE_INTERVAL_MS),
+        keepalive_timeout=seconds(defaults::KEEPALIVE_TIMEOUT_MS),
+        close_timeout=seconds(defaults::CLOSE_TIMEOUT_MS),
+        auto_pong=AUTO_PONG, clock=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(

@@ -22,6 +22,7 @@ fn generate_accept_token<'py>(py: Python<'py>, token: &[u8]) -> Bound<'py, PyByt
 #[pymodule]
 fn _wsmachine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULTS", conn::defaults_dict(m.py())?)?;
     m.add_class::<events::Event>()?;
     m.add_class::<events::Request>()?;
     m.add_class::<events::AcceptConnection>()?;
