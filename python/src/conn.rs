@@ -1403,14 +1403,16 @@ impl EventIter {
     }
 }
 
-/// wsproto's low-level ``Connection``: a connection whose opening handshake happened
-/// elsewhere. It starts OPEN; ``trailing_data`` is fed as received bytes. The keyword options
-/// are ``WSConnection``'s (without the handshake ones).
+/// wsproto's low-level ``Connection`` (``wsproto.connection.Connection``): a connection
+/// whose opening handshake happened elsewhere. It starts OPEN; ``trailing_data`` is fed as
+/// received bytes. The keyword options are ``WSConnection``'s (without the handshake ones).
+///
+/// Python sees it as ``Connection``; in Rust that name is the core's connection.
 #[pyclass(name = "Connection", extends = WSConnection, module = "wsmachine._wsmachine")]
-pub struct Connection_;
+pub struct PostHandshakeConnection;
 
 #[pymethods]
-impl Connection_ {
+impl PostHandshakeConnection {
     #[new]
     #[pyo3(signature = (
         connection_type, extensions=None, trailing_data=None, *, max_frame_payload=None,
@@ -1454,6 +1456,6 @@ impl Connection_ {
         if let Some(d) = trailing_data {
             base.receive_data(py, Some(d))?;
         }
-        Ok(PyClassInitializer::from(base).add_subclass(Connection_))
+        Ok(PyClassInitializer::from(base).add_subclass(PostHandshakeConnection))
     }
 }

@@ -35,7 +35,7 @@ fn _wsmachine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::Ping>()?;
     m.add_class::<events::Pong>()?;
     m.add_class::<conn::WSConnection>()?;
-    m.add_class::<conn::Connection_>()?;
+    m.add_class::<conn::PostHandshakeConnection>()?;
     m.add_class::<conn::EventIter>()?;
     m.add_class::<reconnect::Backoff>()?;
     m.add_function(wrap_pyfunction!(reconnect::should_reconnect, m)?)?;
