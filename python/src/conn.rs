@@ -10,13 +10,14 @@ use std::collections::VecDeque;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple};
 
-use wsmachine::handshake::server::write_reject;
+use wsmachine::config::defaults;
+use wsmachine::utf8::complete_prefix;
 use wsmachine::{
     Accept, ClientRequest, CloseCode, Config, Connection, Error, Event as CoreEvent, Failure,
-    HandshakeError, Header, MessageKind, ParsedRequest, ProtocolError, ReadyState, ResponseStatus,
-    Role, EMPTY_HEADER,
+    HandshakeError, Header, MessageKind, ParsedRequest, Phase, ProtocolError, ReadyState,
+    ResponseStatus, Role, EMPTY_HEADER,
 };
 
 use crate::chunked::Chunked;
@@ -29,27 +30,51 @@ use crate::pytypes::{close_code, core_error, local_error, member, remote_error};
 /// Header slots for parsing a handshake head (more gives 431).
 const MAX_HEADERS: usize = 128;
 
-/// wsproto's connection states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum St {
-    Connecting,
-    Open,
-    RemoteClosing,
-    LocalClosing,
-    Closed,
-    Rejecting,
+/// The default of `auto_pong`. The core answers pings itself by default
+/// (`defaults::AUTO_PONG`); wsproto leaves that to the application (`Ping.response()`), and a
+/// wsproto application that also sent its own pong would send two.
+const AUTO_PONG: bool = false;
+
+/// A core timeout default (milliseconds, 0 = off) as the Python default (seconds, `None` =
+/// off).
+fn seconds(ms: u32) -> Option<f64> {
+    (ms != 0).then(|| f64::from(ms) / 1000.0)
 }
 
-impl St {
-    fn name(self) -> &'static str {
-        match self {
-            St::Connecting => "CONNECTING",
-            St::Open => "OPEN",
-            St::RemoteClosing => "REMOTE_CLOSING",
-            St::LocalClosing => "LOCAL_CLOSING",
-            St::Closed => "CLOSED",
-            St::Rejecting => "REJECTING",
-        }
+/// The defaults of the constructors' keyword arguments, by argument name and in Python units
+/// (exported as `DEFAULTS`; the docstrings are checked against it by
+/// `python/tests/test_defaults.py`). The size limits default to `None` in the signatures,
+/// which stands for these values; the others are the signatures' own defaults.
+pub(crate) fn defaults_dict(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("max_frame_payload", defaults::MAX_FRAME_PAYLOAD)?;
+    d.set_item("max_message_size", defaults::MAX_MESSAGE_SIZE)?;
+    d.set_item("max_fragments", defaults::MAX_FRAGMENTS)?;
+    d.set_item("max_handshake_size", defaults::MAX_HANDSHAKE_SIZE)?;
+    d.set_item("handshake_timeout", seconds(defaults::HANDSHAKE_TIMEOUT_MS))?;
+    d.set_item("auth_timeout", seconds(defaults::AUTH_TIMEOUT_MS))?;
+    d.set_item(
+        "keepalive_interval",
+        seconds(defaults::KEEPALIVE_INTERVAL_MS),
+    )?;
+    d.set_item("keepalive_timeout", seconds(defaults::KEEPALIVE_TIMEOUT_MS))?;
+    d.set_item("close_timeout", seconds(defaults::CLOSE_TIMEOUT_MS))?;
+    d.set_item("auto_pong", AUTO_PONG)?;
+    // Read-only: changing it would not change the defaults.
+    py.import("types")?.getattr("MappingProxyType")?.call1((d,))
+}
+
+/// wsproto's name for a state. wsproto's `ConnectionState` and the core's `Phase` enumerate the
+/// same states: CONNECTING is `Handshake`, the others have the same names.
+fn state_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Handshake => "CONNECTING",
+        Phase::Rejecting => "REJECTING",
+        Phase::Open => "OPEN",
+        Phase::LocalClosing => "LOCAL_CLOSING",
+        Phase::RemoteClosing => "REMOTE_CLOSING",
+        // `Phase` is non-exhaustive; a phase added later would need a decision here.
+        Phase::Closed | _ => "CLOSED",
     }
 }
 
@@ -61,38 +86,19 @@ struct SentRequest {
     headers: Vec<(String, Vec<u8>)>,
 }
 
-/// A server refusal whose body is still being collected (`RejectConnection(has_body=True)`).
-struct PendingReject {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
+/// Headers a refusal may not carry because the core writes the message framing itself (it
+/// refuses them with `Error::InvalidHeader`). wsproto hands an application's headers to h11,
+/// which honours them (`content-length` frames the body by length, `transfer-encoding`
+/// chunks it), so wsproto applications do pass them: they are dropped here rather than
+/// refused. The peer gets the same body; only the framing may differ from wsproto's (a
+/// `RejectConnection(has_body=True)` is always answered with a chunked body here).
+const FRAMING_HEADERS: [&str; 3] = ["content-length", "transfer-encoding", "connection"];
 
 /// Up to three bytes of a code point split across text chunks.
 #[derive(Default)]
 struct Utf8Tail {
     bytes: [u8; 4],
     len: usize,
-}
-
-/// Length of the longest prefix of `b` that does not end inside a code point (`b` is a valid
-/// UTF-8 prefix, as the core guarantees).
-fn complete_prefix(b: &[u8]) -> usize {
-    let n = b.len();
-    for back in 1..=n.min(4) {
-        let i = n - back;
-        let c = b[i];
-        if c & 0xC0 != 0x80 {
-            let width = match c {
-                0x00..=0x7F => 1,
-                0xC0..=0xDF => 2,
-                0xE0..=0xEF => 3,
-                _ => 4,
-            };
-            return if back >= width { n } else { i };
-        }
-    }
-    n
 }
 
 fn decode_text<'py>(
@@ -245,6 +251,8 @@ fn emit<'py>(
     })
 }
 
+/// Seconds (`None` or 0: off) as the core's milliseconds. Values over `u32::MAX` ms are
+/// clamped to it, which the core's validator refuses as too long.
 fn seconds_to_ms(v: Option<f64>, name: &str) -> PyResult<u32> {
     match v {
         None => Ok(0),
@@ -262,6 +270,10 @@ pub(crate) struct Options {
     pub(crate) clock: Option<Py<PyAny>>,
 }
 
+/// The constructors' keyword arguments as a core `Config` (`None` for a size limit: the
+/// default). Only the conversion is checked here (seconds must be a number >= 0); whether the
+/// values can work together is for the core's `Config::validate`, which the connection
+/// constructors call (`ValueError` with its message).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn options(
     py: Python<'_>,
@@ -285,9 +297,6 @@ pub(crate) fn options(
         c.max_message_size = v;
     }
     if let Some(v) = max_fragments {
-        if v == 0 {
-            return Err(PyValueError::new_err("max_fragments must be at least 1"));
-        }
         c.max_fragments = v;
     }
     if let Some(v) = max_handshake_size {
@@ -346,31 +355,48 @@ enum Step {
 /// A WebSocket connection with wsproto's API: ``send(event) -> bytes``,
 /// ``receive_data(bytes | None)``, ``events()`` and ``state``, plus limits, timers and
 /// ``data_to_send()``.
+///
+/// Options (keyword-only; their defaults are ``wsmachine.DEFAULTS``):
+///
+/// * ``max_frame_payload=16777216`` (16 MiB): a larger data frame closes the connection with
+///   1009.
+/// * ``max_message_size=16777216`` (16 MiB): a larger message closes it with 1009.
+/// * ``max_fragments=65536``: a message of more frames closes it with 1009.
+/// * ``max_handshake_size=8192`` (8 KiB): a larger handshake head is refused (server: 431).
+/// * ``handshake_timeout=10.0``, ``auth_timeout=None``, ``keepalive_interval=None``,
+///   ``keepalive_timeout=10.0``, ``close_timeout=5.0``: timers in seconds (``None`` or 0
+///   turns one off), driven by ``poll_timeout`` / ``handle_timeout``.
+/// * ``auto_pong=False``: answer pings without the application (wsproto leaves that to it).
+/// * ``clock``: a function returning monotonic seconds (default ``time.monotonic``; use
+///   ``loop.time`` under asyncio).
+///
+/// Values the engine cannot work with raise ``ValueError``.
 #[pyclass(subclass, module = "wsmachine._wsmachine")]
 pub struct WSConnection {
+    /// The core connection: the state (`state` is read off its `phase()`), limits and timers.
     conn: Connection,
     client: bool,
-    st: St,
-    /// The core's handshake has completed (its `read` may be called).
-    opened: bool,
+    /// Received bytes not yet parsed (from `start`): the core parses lazily, one event per
+    /// `events()` step.
     inbuf: Vec<u8>,
     start: usize,
+    /// Events produced but not yet handed out (handshake events, timer events, the pieces of a
+    /// decoded chunked body).
     pending: VecDeque<Py<PyAny>>,
+    /// `receive_data(None)` was called. wsproto is CLOSED from then on, while the input
+    /// buffered before the end of file is still parsed (then the core is told: `eof_done`).
     eof: bool,
     eof_done: bool,
     sent_request: Option<SentRequest>,
+    /// Server: the request head was parsed (the core waits for accept or reject).
     request_seen: bool,
     offered: Vec<String>,
-    /// Server: the request was invalid (RemoteProtocolError); the core holds its error
-    /// response for `data_to_send()` unless the application sends its own rejection.
+    /// Server: the request was invalid and `RemoteProtocolError` was raised. The core has
+    /// queued its error response (for `data_to_send()`); wsproto stays CONNECTING until a
+    /// response is written, so that the application may send the error's `event_hint`.
     bad_request: bool,
-    /// We wrote a complete HTTP refusal ourselves; the transport should be closed.
-    transport_done: bool,
-    reject: Option<PendingReject>,
     tx_kind: Option<MessageKind>,
     tail: Utf8Tail,
-    /// The core failed the connection and its close frame is queued.
-    failed: bool,
     /// Client: the refusal body is chunked; the core passes it on undecoded.
     chunked: Option<Chunked>,
     clock: Py<PyAny>,
@@ -398,13 +424,11 @@ impl WSConnection {
             Connection::client(opts.config, 0, seed)
         } else {
             Connection::server(opts.config, 0)
-        }
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        };
+        let conn = conn.map_err(|e| core_error(py, e))?;
         Ok(WSConnection {
             conn,
             client,
-            st: if open { St::Open } else { St::Connecting },
-            opened: open,
             inbuf: Vec::new(),
             start: 0,
             pending: VecDeque::new(),
@@ -414,11 +438,8 @@ impl WSConnection {
             request_seen: false,
             offered: Vec::new(),
             bad_request: false,
-            transport_done: false,
-            reject: None,
             tx_kind: None,
             tail: Utf8Tail::default(),
-            failed: false,
             chunked: None,
             clock,
             t0,
@@ -439,17 +460,44 @@ impl WSConnection {
         Ok(self.to_ms(now))
     }
 
-    /// The state as the application sees it (CLOSED as soon as EOF was reported).
-    fn effective(&self) -> St {
+    /// The core failed the connection (a protocol violation, or the auth timeout) and its close
+    /// frame is still queued. The core calls that `RemoteClosing`; wsproto reports the failure
+    /// as a `CloseConnection` event and stays OPEN until the application answers with its own
+    /// close (for which the core's queued frame is sent).
+    fn failing(&self) -> bool {
+        self.conn.phase() == Phase::RemoteClosing
+            && matches!(self.conn.failure(), Some(Failure::Protocol(_)))
+    }
+
+    /// wsproto's `ConnectionState` (as the `Phase` of the same name): the core's `phase()`, but
+    ///
+    /// * CLOSED as soon as the application reported end-of-file (`eof`);
+    /// * OPEN while the core is failing the connection (`failing`);
+    /// * CONNECTING after an invalid request until a response is written (`bad_request`; the
+    ///   core's phase is `Closed` then, with the transport still to be answered, so
+    ///   `should_close_transport()` is false until `data_to_send()` or a `RejectConnection`
+    ///   wrote the response).
+    ///
+    /// Frames are parsed lazily, one event per `events()` step, as wsproto does, so the core's
+    /// phase moves when the event that moves it is handed out (a close frame still unread
+    /// leaves the state OPEN). The opening handshake is parsed by `receive_data` (also as in
+    /// wsproto): the state changes before `events()` hands out `AcceptConnection` or
+    /// `RejectConnection`.
+    fn wsproto_state(&self) -> Phase {
         if self.eof {
-            St::Closed
-        } else {
-            self.st
+            return Phase::Closed;
+        }
+        match self.conn.phase() {
+            Phase::RemoteClosing if self.failing() => Phase::Open,
+            Phase::Closed if self.bad_request && !self.conn.should_close_transport() => {
+                Phase::Handshake
+            }
+            p => p,
         }
     }
 
     fn state_obj<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        member(py, "ConnectionState", self.effective().name())
+        member(py, "ConnectionState", state_name(self.wsproto_state()))
     }
 
     fn compact(&mut self) {
@@ -488,7 +536,7 @@ impl WSConnection {
     }
 
     fn read_request(&mut self, py: Python<'_>) -> PyResult<()> {
-        if self.request_seen || self.bad_request || self.start >= self.inbuf.len() {
+        if self.request_seen || self.start >= self.inbuf.len() {
             return Ok(());
         }
         let now = self.now_ms(py)?;
@@ -535,16 +583,16 @@ impl WSConnection {
         Ok(())
     }
 
+    /// The `RemoteProtocolError` for an invalid request; its `event_hint` is the core's
+    /// standard response (status and headers, e.g. `Sec-WebSocket-Version: 13` with 426).
     fn bad_request_error(&self, py: Python<'_>, e: HandshakeError) -> PyErr {
         let hint = (|| -> PyResult<Py<PyAny>> {
-            let extra: &[(&[u8], &[u8])] = match e.status() {
-                426 => &[(b"Sec-WebSocket-Version", b"13")],
-                405 => &[(b"Allow", b"GET")],
-                _ => &[],
-            };
             let list = PyList::empty(py);
-            for (n, v) in extra {
-                list.append((PyBytes::new(py, n), PyBytes::new(py, v)))?;
+            for h in e.response_headers() {
+                list.append((
+                    PyBytes::new(py, h.name.as_bytes()),
+                    PyBytes::new(py, h.value),
+                ))?;
             }
             events::reject_connection(py, e.status(), list.into_any().unbind(), false)
         })();
@@ -577,7 +625,9 @@ impl WSConnection {
             .conn
             .read_response(now, &creq, &self.inbuf[self.start..], &mut headers);
         let mut out: Vec<Py<PyAny>> = Vec::new();
-        let (len, st) = match status {
+        // `over`: the refusal is complete though the core, which frames a refusal body by
+        // Content-Length or end-of-file only, still waits for its end.
+        let (len, over) = match status {
             Ok(ResponseStatus::Partial) => return Ok(()),
             Ok(ResponseStatus::Accepted { response, len }) => {
                 let sub = match response.subprotocol() {
@@ -602,7 +652,7 @@ impl WSConnection {
                     .unbind(),
                 };
                 out.push(Py::new(py, events::sub(ev))?.into_any());
-                (len, St::Open)
+                (len, false)
             }
             Ok(ResponseStatus::Rejected {
                 response,
@@ -615,8 +665,10 @@ impl WSConnection {
                     .unbind();
                 let status = response.status();
                 if status < 200 {
+                    // As in wsproto: a 1xx other than 101 is a refusal without a body, and the
+                    // connection is over.
                     out.push(events::reject_connection(py, status, headers, false)?);
-                    (len, St::Closed)
+                    (len, true)
                 } else {
                     out.push(events::reject_connection(py, status, headers, true)?);
                     let chunked = response.content_length().is_none()
@@ -640,14 +692,11 @@ impl WSConnection {
                     }
                     if done {
                         out.push(events::reject_data(py, b"", true)?);
-                        (len, St::Closed)
-                    } else {
-                        (len, St::Rejecting)
                     }
+                    (len, done && !body_complete)
                 }
             }
             Err(Error::Handshake(e)) => {
-                self.st = St::Closed;
                 let hint = events::reject_connection(
                     py,
                     400,
@@ -659,9 +708,10 @@ impl WSConnection {
             Err(e) => return Err(core_error(py, e)),
         };
         self.start += len;
-        self.st = st;
-        if st == St::Open {
-            self.opened = true;
+        if over {
+            // The connection is over: tell the core, as the end of file would (it closes, and
+            // the transport should now be closed, as after a Content-Length body).
+            self.conn.handle_eof();
         }
         self.pending.extend(out);
         Ok(())
@@ -671,11 +721,12 @@ impl WSConnection {
     // Frames
     // ------------------------------------------------------------------------------------
 
+    /// Whether the core's `read` takes input now: frames, or a client's refusal body.
     fn frames_readable(&self) -> bool {
-        match self.st {
-            St::Open | St::RemoteClosing | St::LocalClosing => self.opened,
-            St::Rejecting => self.client,
-            St::Connecting | St::Closed => false,
+        match self.conn.phase() {
+            Phase::Open | Phase::LocalClosing | Phase::RemoteClosing => true,
+            Phase::Rejecting => self.client,
+            _ => false,
         }
     }
 
@@ -684,9 +735,7 @@ impl WSConnection {
             conn,
             inbuf,
             start,
-            st,
             tail,
-            failed,
             pending,
             chunked,
             ..
@@ -718,21 +767,11 @@ impl WSConnection {
             CoreEvent::Ping(p) => events::ping(py, p)?,
             CoreEvent::Pong(p) => events::pong(py, p)?,
             CoreEvent::Close { status, reason } => {
-                *st = if *st == St::LocalClosing {
-                    St::Closed
-                } else {
-                    St::RemoteClosing
-                };
                 let code = close_code(py, status.as_u16())?;
                 events::close(py, code, PyString::new(py, reason).into_any().unbind())?
             }
             CoreEvent::Failed(e) => {
                 tail.len = 0;
-                if conn.state() == ReadyState::Closed {
-                    *st = St::Closed;
-                } else {
-                    *failed = true;
-                }
                 failure_event(py, e)?
             }
             CoreEvent::RejectBody { data, finished } => {
@@ -743,13 +782,16 @@ impl WSConnection {
                         pending.push_back(events::reject_data(py, &decoded, false)?);
                     }
                     if dec.finished() || finished {
-                        *st = St::Closed;
                         pending.push_back(events::reject_data(py, b"", true)?);
+                    }
+                    if dec.finished() && !finished {
+                        // As in `read_response`: the chunked body ended, the connection is
+                        // over; the core waits for the end of file.
+                        conn.handle_eof();
                     }
                     return Ok(Step::Progress);
                 }
                 if finished {
-                    *st = St::Closed;
                     pending.push_back(events::reject_data(py, b"", true)?);
                     if data.is_empty() {
                         return Ok(Step::Progress);
@@ -761,23 +803,22 @@ impl WSConnection {
         Ok(Step::Event(obj))
     }
 
+    /// The input buffered before the end of file is parsed: tell the core, and report how the
+    /// connection ended (the end of a refusal body, or 1006 for a connection that was open).
     fn finish_eof(&mut self, py: Python<'_>) -> PyResult<()> {
         self.eof_done = true;
+        let phase = self.conn.phase();
         self.conn.handle_eof();
-        match self.st {
-            St::Rejecting => {
-                if self.client {
-                    self.pending.push_back(events::reject_data(py, b"", true)?);
-                }
+        match phase {
+            Phase::Rejecting if self.client => {
+                self.pending.push_back(events::reject_data(py, b"", true)?);
             }
-            St::Connecting | St::Closed => {}
-            St::Open | St::RemoteClosing | St::LocalClosing => {
+            Phase::Open | Phase::RemoteClosing | Phase::LocalClosing => {
                 let code = close_code(py, 1006)?;
                 self.pending.push_back(events::close(py, code, py.None())?);
             }
+            _ => {}
         }
-        self.st = St::Closed;
-        self.failed = false;
         Ok(())
     }
 
@@ -786,7 +827,7 @@ impl WSConnection {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(Some(e));
             }
-            if self.st == St::Closed && !self.eof {
+            if self.conn.phase() == Phase::Closed && !self.eof {
                 // Nothing more can come out of this connection.
                 self.start = self.inbuf.len();
             }
@@ -827,7 +868,7 @@ impl WSConnection {
         if !self.client {
             return Err(local_error(py, "only a client sends a Request"));
         }
-        if self.st != St::Connecting || self.sent_request.is_some() {
+        if self.sent_request.is_some() {
             return Err(local_error(py, "the Request has already been sent"));
         }
         let host: String = r.host.bind(py).extract()?;
@@ -867,7 +908,7 @@ impl WSConnection {
         py: Python<'py>,
         a: &AcceptConnection,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.client || self.st != St::Connecting || !self.request_seen || self.bad_request {
+        if self.client || !self.request_seen || self.conn.phase() != Phase::Handshake {
             return Err(local_error(
                 py,
                 format!(
@@ -891,47 +932,18 @@ impl WSConnection {
         };
         let now = self.now_ms(py)?;
         let conn = &mut self.conn;
-        let out = emit(py, |buf| conn.accept(now, &opts, buf))?;
-        self.st = St::Open;
-        self.opened = true;
-        Ok(out)
+        emit(py, |buf| conn.accept(now, &opts, buf))
     }
 
-    fn write_refusal<'py>(
-        &mut self,
-        py: Python<'py>,
-        status: u16,
-        headers: &[(String, Vec<u8>)],
-        body: &[u8],
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        // The core writes Content-Length and Connection itself.
-        let kept: Vec<(String, Vec<u8>)> = headers
-            .iter()
-            .filter(|(n, _)| {
-                !["content-length", "transfer-encoding", "connection"]
-                    .iter()
-                    .any(|s| n.eq_ignore_ascii_case(s))
-            })
-            .cloned()
-            .collect();
-        let hdrs = core_headers(&kept);
-        let out = if self.bad_request {
-            emit(py, |buf| write_reject(status, &hdrs, body, buf))?
-        } else {
-            let conn = &mut self.conn;
-            emit(py, |buf| conn.reject(status, &hdrs, body, buf))?
-        };
-        self.transport_done = true;
-        self.st = St::Closed;
-        Ok(out)
-    }
-
+    /// Server: `RejectConnection`. Without a body, the whole response (`Content-Length: 0`);
+    /// with one, its head (chunked body), and each `RejectData` then sends a chunk at once, as
+    /// wsproto does (h11 chunks a body whose length the application did not give).
     fn send_reject<'py>(
         &mut self,
         py: Python<'py>,
         r: &RejectConnection,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.client || self.st != St::Connecting {
+        if self.client || self.wsproto_state() != Phase::Handshake {
             return Err(local_error(
                 py,
                 format!(
@@ -940,36 +952,33 @@ impl WSConnection {
                 ),
             ));
         }
+        // The core judges the status (200-599); one that is not even a u16 fails the same way.
         let status: u16 = r
             .status_code
             .bind(py)
             .extract()
-            .map_err(|_| local_error(py, "status_code must be an HTTP status (200-599)"))?;
-        if !(200..=599).contains(&status) {
-            return Err(local_error(
-                py,
-                "status_code must be an HTTP status (200-599)",
-            ));
-        }
-        let headers = owned_headers(py, r.headers.bind(py))?;
+            .map_err(|_| core_error(py, Error::InvalidStatus))?;
+        let headers: Vec<(String, Vec<u8>)> = owned_headers(py, r.headers.bind(py))?
+            .into_iter()
+            .filter(|(n, _)| !FRAMING_HEADERS.iter().any(|f| n.eq_ignore_ascii_case(f)))
+            .collect();
+        let hdrs = core_headers(&headers);
+        let conn = &mut self.conn;
         if r.has_body.bind(py).is_truthy()? {
-            self.reject = Some(PendingReject {
-                status,
-                headers,
-                body: Vec::new(),
-            });
-            self.st = St::Rejecting;
-            return Ok(PyBytes::new(py, b""));
+            emit(py, |buf| conn.reject_head(status, &hdrs, buf))
+        } else {
+            emit(py, |buf| conn.reject(status, &hdrs, b"", buf))
         }
-        self.write_refusal(py, status, &headers, b"")
     }
 
+    /// Server: `RejectData`: one chunk of the refusal body (nothing for empty data), and with
+    /// `body_finished` the last chunk too.
     fn send_reject_data<'py>(
         &mut self,
         py: Python<'py>,
         d: &RejectData,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.client || self.st != St::Rejecting {
+        if self.client || self.conn.phase() != Phase::Rejecting {
             return Err(local_error(
                 py,
                 format!(
@@ -978,20 +987,17 @@ impl WSConnection {
                 ),
             ));
         }
-        let Some(mut pending) = self.reject.take() else {
-            return Err(local_error(py, "no rejection in progress"));
-        };
-        let data = d.data.bind(py);
-        let body = &mut pending.body;
-        if with_bytes(data, |b| body.extend_from_slice(b))?.is_none() {
-            self.reject = Some(pending);
-            return Err(PyTypeError::new_err("RejectData.data must be bytes"));
-        }
-        if d.body_finished.bind(py).is_truthy()? {
-            return self.write_refusal(py, pending.status, &pending.headers, &pending.body);
-        }
-        self.reject = Some(pending);
-        Ok(PyBytes::new(py, b""))
+        let data = bytes_like(d.data.bind(py))
+            .map_err(|_| PyTypeError::new_err("RejectData.data must be bytes"))?;
+        let finished = d.body_finished.bind(py).is_truthy()?;
+        let conn = &mut self.conn;
+        // The slice is taken anew for each core call, and no Python code runs while it lives.
+        emit(py, |buf| {
+            with_bytes(&data, |b| conn.reject_body(b, finished, buf))
+                .ok()
+                .flatten()
+                .unwrap_or(Err(Error::InvalidState))
+        })
     }
 
     fn send_message<'py>(
@@ -1000,7 +1006,7 @@ impl WSConnection {
         event: &Bound<'py, PyAny>,
         m: &Message,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.effective() != St::Open {
+        if self.wsproto_state() != Phase::Open {
             return Err(self.wrong_state(py, event)?);
         }
         let fin = m.message_finished.bind(py).is_truthy()?;
@@ -1051,7 +1057,7 @@ impl WSConnection {
         payload: &Bound<'py, PyAny>,
         ping: bool,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if self.effective() != St::Open {
+        if self.wsproto_state() != Phase::Open {
             return Err(self.wrong_state(py, event)?);
         }
         let payload = bytes_like(payload)?;
@@ -1090,29 +1096,16 @@ impl WSConnection {
         event: &Bound<'py, PyAny>,
         c: &CloseConnection,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let st = self.effective();
-        if st != St::Open && st != St::RemoteClosing {
+        let st = self.wsproto_state();
+        if st != Phase::Open && st != Phase::RemoteClosing {
             return Err(self.wrong_state(py, event)?);
-        }
-        if self.failed {
-            // The core already chose the close frame for the violation; send that one.
-            let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-            self.failed = false;
-            self.st = St::Closed;
-            self.tx_kind = None;
-            return Ok(PyBytes::new(py, &out));
         }
         let code: i64 = c.code.bind(py).extract()?;
         let reason: Option<String> = c.reason.bind(py).extract()?;
-        let next = if st == St::RemoteClosing {
-            St::Closed
-        } else {
-            St::LocalClosing
-        };
-        if code == 1005 && st == St::RemoteClosing {
-            // Echo the peer's code-less close frame (queued by the core).
+        // The core already chose the close frame for a violation; send that one. And echo the
+        // peer's code-less close frame (queued by the core too).
+        if self.failing() || (code == 1005 && st == Phase::RemoteClosing) {
             let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-            self.st = next;
             self.tx_kind = None;
             return Ok(PyBytes::new(py, &out));
         }
@@ -1137,16 +1130,8 @@ impl WSConnection {
         let now = self.now_ms(py)?;
         let conn = &mut self.conn;
         let out = emit(py, |buf| conn.close(now, code, &reason, buf))?;
-        self.st = next;
         self.tx_kind = None;
         Ok(out)
-    }
-
-    /// Brings `st` in line with the core after it acted on its own (timers, `data_to_send`).
-    fn sync_closed(&mut self) {
-        if self.opened && self.conn.state() == ReadyState::Closed && !self.failed {
-            self.st = St::Closed;
-        }
     }
 }
 
@@ -1160,9 +1145,13 @@ impl WSConnection {
     #[new]
     #[pyo3(signature = (
         connection_type, *, max_frame_payload=None, max_message_size=None, max_fragments=None,
-        max_handshake_size=None, handshake_timeout=Some(10.0), auth_timeout=None,
-        keepalive_interval=None, keepalive_timeout=Some(10.0), close_timeout=Some(5.0),
-        auto_pong=false, clock=None,
+        max_handshake_size=None,
+        handshake_timeout=seconds(defaults::HANDSHAKE_TIMEOUT_MS),
+        auth_timeout=seconds(defaults::AUTH_TIMEOUT_MS),
+        keepalive_interval=seconds(defaults::KEEPALIVE_INTERVAL_MS),
+        keepalive_timeout=seconds(defaults::KEEPALIVE_TIMEOUT_MS),
+        close_timeout=seconds(defaults::CLOSE_TIMEOUT_MS),
+        auto_pong=AUTO_PONG, clock=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -1213,7 +1202,7 @@ impl WSConnection {
     #[getter]
     fn ready_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let name = match self.conn.state() {
-            _ if self.eof || self.transport_done => "CLOSED",
+            _ if self.eof => "CLOSED",
             ReadyState::Connecting => "CONNECTING",
             ReadyState::Open => "OPEN",
             ReadyState::Closing => "CLOSING",
@@ -1235,7 +1224,7 @@ impl WSConnection {
     /// Whether the transport should now be closed (after writing ``data_to_send()``).
     #[getter]
     fn should_close_transport(&self) -> bool {
-        self.transport_done || self.conn.should_close_transport()
+        self.conn.should_close_transport()
     }
 
     /// Whether the application has authenticated the connection (see ``auth_timeout``).
@@ -1255,7 +1244,8 @@ impl WSConnection {
         py: Python<'py>,
         event: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if !self.opened {
+        // The handshake events while wsproto's handshake is under way; the others after it.
+        if matches!(self.wsproto_state(), Phase::Handshake | Phase::Rejecting) {
             if let Ok(r) = event.cast::<Request>() {
                 return self.send_request(py, r.get());
             }
@@ -1303,9 +1293,10 @@ impl WSConnection {
             return Err(local_error(py, "Connection already closed."));
         }
         self.append(data)?;
-        match self.st {
-            St::Connecting => self.advance_handshake(py),
-            St::Closed => {
+        match self.conn.phase() {
+            // The handshake is parsed at once, as wsproto does; frames as events are taken.
+            Phase::Handshake => self.advance_handshake(py),
+            Phase::Closed => {
                 self.inbuf.clear();
                 self.start = 0;
                 Ok(())
@@ -1354,17 +1345,7 @@ impl WSConnection {
     /// failure close the application has not sent, the HTTP error response after a timed-out
     /// or invalid handshake. Call it after ``handle_timeout`` and after handling events.
     fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        if self.transport_done || self.st == St::Rejecting {
-            return Ok(PyBytes::new(py, b""));
-        }
         let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-        if self.failed && self.conn.state() == ReadyState::Closed {
-            self.failed = false;
-        }
-        self.sync_closed();
-        if self.bad_request && !out.is_empty() {
-            self.st = St::Closed;
-        }
         Ok(PyBytes::new(py, &out))
     }
 
@@ -1391,23 +1372,15 @@ impl WSConnection {
                 Some(Failure::DeadPeer) => (1006, "keepalive timeout"),
                 Some(Failure::CloseTimeout) => (1006, "close timeout"),
                 Some(Failure::Handshake(HandshakeError::Timeout)) => (1006, "handshake timed out"),
-                Some(Failure::Protocol(e)) => {
-                    self.failed = true;
-                    (e.close_code().get(), e.as_str())
-                }
+                Some(Failure::Protocol(e)) => (e.close_code().get(), e.as_str()),
                 _ => (1006, "connection lost"),
             };
-            if !self.failed {
-                self.st = St::Closed;
-            }
             let code = close_code(py, code)?;
             self.pending.push_back(events::close(
                 py,
                 code,
                 PyString::new(py, reason).into_any().unbind(),
             )?);
-        } else {
-            self.sync_closed();
         }
         Ok(())
     }
@@ -1430,18 +1403,24 @@ impl EventIter {
     }
 }
 
-/// wsproto's low-level ``Connection``: a connection whose opening handshake happened
-/// elsewhere. It starts OPEN; ``trailing_data`` is fed as received bytes.
+/// wsproto's low-level ``Connection`` (``wsproto.connection.Connection``): a connection
+/// whose opening handshake happened elsewhere. It starts OPEN; ``trailing_data`` is fed as
+/// received bytes. The keyword options are ``WSConnection``'s (without the handshake ones).
+///
+/// Python sees it as ``Connection``; in Rust that name is the core's connection.
 #[pyclass(name = "Connection", extends = WSConnection, module = "wsmachine._wsmachine")]
-pub struct Connection_;
+pub struct PostHandshakeConnection;
 
 #[pymethods]
-impl Connection_ {
+impl PostHandshakeConnection {
     #[new]
     #[pyo3(signature = (
         connection_type, extensions=None, trailing_data=None, *, max_frame_payload=None,
-        max_message_size=None, max_fragments=None, keepalive_interval=None,
-        keepalive_timeout=Some(10.0), close_timeout=Some(5.0), auto_pong=false, clock=None,
+        max_message_size=None, max_fragments=None,
+        keepalive_interval=seconds(defaults::KEEPALIVE_INTERVAL_MS),
+        keepalive_timeout=seconds(defaults::KEEPALIVE_TIMEOUT_MS),
+        close_timeout=seconds(defaults::CLOSE_TIMEOUT_MS),
+        auto_pong=AUTO_PONG, clock=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -1477,6 +1456,6 @@ impl Connection_ {
         if let Some(d) = trailing_data {
             base.receive_data(py, Some(d))?;
         }
-        Ok(PyClassInitializer::from(base).add_subclass(Connection_))
+        Ok(PyClassInitializer::from(base).add_subclass(PostHandshakeConnection))
     }
 }

@@ -22,6 +22,7 @@ fn generate_accept_token<'py>(py: Python<'py>, token: &[u8]) -> Bound<'py, PyByt
 #[pymodule]
 fn _wsmachine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULTS", conn::defaults_dict(m.py())?)?;
     m.add_class::<events::Event>()?;
     m.add_class::<events::Request>()?;
     m.add_class::<events::AcceptConnection>()?;
@@ -34,7 +35,7 @@ fn _wsmachine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::Ping>()?;
     m.add_class::<events::Pong>()?;
     m.add_class::<conn::WSConnection>()?;
-    m.add_class::<conn::Connection_>()?;
+    m.add_class::<conn::PostHandshakeConnection>()?;
     m.add_class::<conn::EventIter>()?;
     m.add_class::<reconnect::Backoff>()?;
     m.add_function(wrap_pyfunction!(reconnect::should_reconnect, m)?)?;

@@ -75,6 +75,8 @@ pub(crate) fn core_error(py: Python<'_>, e: wsmachine::Error) -> PyErr {
             "wsmachine internal error: output size mismatch ({needed} bytes needed)"
         )),
         E::Handshake(h) => remote_error(py, h.as_str(), py.None()),
+        // Constructor arguments the core's `Config::validate` refused.
+        E::InvalidConfig(_) => pyo3::exceptions::PyValueError::new_err(e.to_string()),
         other => local_error(py, other.to_string()),
     }
 }

@@ -114,32 +114,56 @@ def test_reject_without_body() -> None:
 
 @pytest.mark.parametrize("pieces", [1, 3])
 def test_reject_with_body_in_pieces(pieces: int) -> None:
-    c, s = client(), server()
-    s.receive_data(c.send(Request(host="h", target="/")))
-    drain(s)
-    assert s.send(RejectConnection(status_code=401, has_body=True,
-                                   headers=[(b"Content-Type", b"text/plain"),
-                                            (b"Content-Length", b"999")])) == b""
-    assert s.state is ConnectionState.REJECTING
+    """A refusal with a body streams as wsproto's does (h11 chunks a body without
+    Content-Length): the head at once, then each RejectData as the same chunk bytes wsproto
+    sends; our client and wsproto's read it alike."""
+    import wsproto
+    import wsproto.events as wev
+
     body = b"authentication required\n" * 10
-    out = b""
     step = len(body) // pieces + 1
     chunks = [body[i : i + step] for i in range(0, len(body), step)]
-    for i, chunk in enumerate(chunks):
-        out += s.send(RejectData(data=chunk, body_finished=i == len(chunks) - 1))
+    headers = [(b"Content-Type", b"text/plain")]
+    c, s = client(), server()
+    theirs = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+    request = c.send(Request(host="h", target="/"))
+    for end in (s, theirs):
+        end.receive_data(request)
+        assert len(list(end.events())) == 1
+    # A Content-Length given by the application is dropped: the engine frames the body.
+    head = s.send(RejectConnection(status_code=401, has_body=True,
+                                   headers=headers + [(b"Content-Length", b"999")]))
+    their_head = theirs.send(wev.RejectConnection(status_code=401, has_body=True, headers=headers))
+    assert head.startswith(b"HTTP/1.1 401 ") and their_head.startswith(b"HTTP/1.1 401 ")
+    for h in (head, their_head):
+        assert b"\r\ntransfer-encoding: chunked\r\n" in h.lower()
+        assert b"content-length" not in h.lower()
+    assert s.state is ConnectionState.REJECTING
+    assert theirs.state.name == "REJECTING"
+    ours_out = [s.send(RejectData(data=ch, body_finished=i == len(chunks) - 1))
+                for i, ch in enumerate(chunks)]
+    their_out = [theirs.send(wev.RejectData(data=ch, body_finished=i == len(chunks) - 1))
+                 for i, ch in enumerate(chunks)]
+    assert ours_out == their_out and all(ours_out)  # each piece goes out at once
     assert state(s) is ConnectionState.CLOSED
-    assert out.count(b"Content-Length") == 1
-    # The client reads the response in small pieces.
-    got = []
-    for i in range(0, len(out), 17):
-        c.receive_data(out[i : i + 17])
-        got += drain(c)
-    assert isinstance(got[0], RejectConnection) and got[0].status_code == 401
-    assert all(isinstance(e, RejectData) for e in got[1:])
-    assert b"".join(e.data for e in got[1:] if isinstance(e, RejectData)) == body
-    last = got[-1]
-    assert isinstance(last, RejectData) and last.body_finished
-    assert c.state is ConnectionState.CLOSED
+    assert s.should_close_transport
+    out = head + b"".join(ours_out)
+    # Our client and wsproto's read the response in small pieces.
+    wc = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    wc.send(wev.Request(host="h", target="/"))
+    for reader in (c, wc):
+        got: list[object] = []
+        for i in range(0, len(out), 17):
+            reader.receive_data(out[i : i + 17])
+            got += list(reader.events())
+        first, last = got[0], got[-1]
+        assert isinstance(first, (RejectConnection, wev.RejectConnection))
+        assert first.status_code == 401 and first.has_body
+        assert (b"content-type", b"text/plain") in first.headers
+        assert all(isinstance(e, (RejectData, wev.RejectData)) for e in got[1:])
+        assert b"".join(e.data for e in got[1:] if isinstance(e, (RejectData, wev.RejectData))) == body
+        assert isinstance(last, (RejectData, wev.RejectData)) and last.body_finished
+        assert reader.state.name == "CLOSED"
 
 
 def test_client_rejection_body_until_eof() -> None:
@@ -289,3 +313,33 @@ def test_client_decodes_chunked_rejection_body(step: int) -> None:
     assert got[-1] == RejectData(data=b"", body_finished=True)
     assert sum(1 for e in got if isinstance(e, RejectData) and e.body_finished) == 1
     assert state(c) is ConnectionState.CLOSED
+
+
+def test_bad_request_answered_with_streamed_refusal() -> None:
+    """After an invalid request, the application's own refusal (here with a streamed body)
+    replaces the standard response the connection had queued."""
+    s = server()
+    with pytest.raises(RemoteProtocolError):
+        s.receive_data(KEY_REQUEST.replace(b"13", b"8") + b"\r\n")
+    assert s.state is ConnectionState.CONNECTING and not s.should_close_transport
+    head = s.send(RejectConnection(status_code=426, has_body=True,
+                                   headers=[(b"Sec-WebSocket-Version", b"13")]))
+    assert head.startswith(b"HTTP/1.1 426 ") and b"Sec-WebSocket-Version: 13\r\n" in head
+    assert state(s) is ConnectionState.REJECTING
+    assert s.send(RejectData(data=b"use version 13\n", body_finished=True)) == (
+        b"f\r\nuse version 13\n\r\n0\r\n\r\n"
+    )
+    assert state(s) is ConnectionState.CLOSED and s.should_close_transport
+    assert s.data_to_send() == b""  # the standard response is not sent as well
+
+
+def test_client_closes_after_chunked_rejection() -> None:
+    c = client()
+    c.send(Request(host="h", target="/"))
+    c.receive_data(b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nno\r\n")
+    drain(c)
+    assert c.state is ConnectionState.REJECTING and not c.should_close_transport
+    c.receive_data(b"0\r\n\r\n")
+    assert drain(c) == [RejectData(data=b"", body_finished=True)]
+    # As after a body framed by Content-Length: the refusal is complete, close the transport.
+    assert state(c) is ConnectionState.CLOSED and c.should_close_transport

@@ -14,6 +14,7 @@ from ._types import (
     RemoteProtocolError,
 )
 from ._wsmachine import (
+    DEFAULTS,
     AcceptConnection,
     Backoff,
     BytesMessage,
@@ -34,6 +35,7 @@ from ._wsmachine import (
 )
 
 __all__ = [
+    "DEFAULTS",
     "AcceptConnection",
     "Backoff",
     "BytesMessage",

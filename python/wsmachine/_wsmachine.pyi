@@ -1,14 +1,18 @@
 """The native module: wsproto's events and connection over the wsmachine core (Rust)."""
 
-from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, Optional, Sequence, TypeVar, Union, final
+from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, Mapping, Optional, Sequence, TypeVar, Union, final
 
 from typing_extensions import Self, disjoint_base
 
 from ._types import ConnectionState, ConnectionType, ReadyState
 
 __version__: str
+#: The defaults of the connection options, by argument name, in Python units (seconds; ``None``
+#: is off). Read-only.
+DEFAULTS: Mapping[str, Union[int, float, bool, None]]
 __all__ = [
     "__version__",
+    "DEFAULTS",
     "Event",
     "Request",
     "AcceptConnection",
@@ -105,9 +109,11 @@ class AcceptConnection(Event):
 class RejectConnection(Event):
     """Refusal of the upgrade: the HTTP response's status and headers.
 
-    A server sending ``has_body=True`` follows with ``RejectData`` events; the complete
-    response (with Content-Length) is returned by the ``send`` of the last one. A client
-    receives ``has_body=True`` for every final status, then ``RejectData`` events.
+    A server sending ``has_body=True`` gets the response head (with a chunked body) at once
+    and follows with ``RejectData`` events, each sent as a chunk. A client receives
+    ``has_body=True`` for every final status, then ``RejectData`` events. Content-Length,
+    Transfer-Encoding and Connection headers given to send are dropped: the engine frames
+    the response itself.
     """
 
     __match_args__: ClassVar[tuple[str, ...]]
@@ -251,13 +257,21 @@ class WSConnection:
     ``TextMessage``/``BytesMessage``, ``Ping``/``Pong`` and ``CloseConnection``. Pings and
     closes are answered by the application (``event.response()``) unless ``auto_pong``.
 
-    Keyword-only extras: limits (``max_frame_payload``, ``max_message_size`` — default
-    16 MiB, exceeding them closes with 1009 —, ``max_fragments`` — default 65536 —,
-    ``max_handshake_size`` — default 8 KiB), timers in seconds (``handshake_timeout`` 10,
-    ``auth_timeout`` off, ``keepalive_interval`` off, ``keepalive_timeout`` 10,
-    ``close_timeout`` 5; ``None`` or 0 turns one off) driven by ``poll_timeout`` /
-    ``handle_timeout``, and ``clock``, a function returning monotonic seconds
-    (default ``time.monotonic``; use ``loop.time`` under asyncio).
+    Options (keyword-only; their defaults are ``wsmachine.DEFAULTS``):
+
+    * ``max_frame_payload=16777216`` (16 MiB): a larger data frame closes the connection with
+      1009.
+    * ``max_message_size=16777216`` (16 MiB): a larger message closes it with 1009.
+    * ``max_fragments=65536``: a message of more frames closes it with 1009.
+    * ``max_handshake_size=8192`` (8 KiB): a larger handshake head is refused (server: 431).
+    * ``handshake_timeout=10.0``, ``auth_timeout=None``, ``keepalive_interval=None``,
+      ``keepalive_timeout=10.0``, ``close_timeout=5.0``: timers in seconds (``None`` or 0
+      turns one off), driven by ``poll_timeout`` / ``handle_timeout``.
+    * ``auto_pong=False``: answer pings without the application (wsproto leaves that to it).
+    * ``clock``: a function returning monotonic seconds (default ``time.monotonic``; use
+      ``loop.time`` under asyncio).
+
+    Values the engine cannot work with raise ``ValueError``.
     """
 
     def __new__(
@@ -327,7 +341,8 @@ class WSConnection:
 @final
 class Connection(WSConnection):
     """wsproto's post-handshake ``Connection``: starts OPEN; ``trailing_data`` holds bytes
-    received after the handshake. ``extensions`` is accepted and ignored."""
+    received after the handshake. ``extensions`` is accepted and ignored. The keyword options
+    are ``WSConnection``'s (without the handshake ones)."""
 
     def __new__(
         cls,
