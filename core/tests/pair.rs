@@ -1035,7 +1035,7 @@ const SIZES: [usize; 7] = [0, 1, 125, 126, 65535, 65536, 1 << 20];
 
 fn echo(sender: usize, receiver: usize, bufsize: usize) {
     let mut p = Pair::with_bufsize(bufsize);
-    let mut g = Gen(bufsize as u64 * 31 + sender as u64 + 1);
+    let mut g = SplitMix(bufsize as u64 * 31 + sender as u64 + 1);
     for kind in [MessageKind::Text, MessageKind::Binary] {
         for &n in &SIZES {
             let data = match kind {
@@ -1292,7 +1292,7 @@ both_directions!(ping_pong, |s: usize, r: usize| {
 both_directions!(pings_between_fragments, |s: usize, r: usize| {
     for bufsize in [4096, MAX_PENDING_INPUT] {
         let mut p = Pair::with_bufsize(bufsize);
-        let big = Gen(5).bytes(1000);
+        let big = SplitMix(5).bytes(1000);
         p.send(s, |c, o| {
             c.send_fragment(MessageKind::Binary, &big, false, o)
         })
@@ -1762,7 +1762,7 @@ both_directions!(huge_message_constant_memory, |s: usize, r: usize| {
     }
     let mut p = Pair::open(o);
     p.ep[r].store = false;
-    let mut g = Gen(0xDEAD_BEEF);
+    let mut g = SplitMix(0xDEAD_BEEF);
     let mut chunk = vec![0u8; 4096];
     let mut sum = FNV_INIT;
     // Four streamed frames of a quarter each.
@@ -1863,7 +1863,7 @@ both_directions!(pong_waits_for_a_streamed_frame, |a: usize, b: usize| {
     // a is in the middle of a streamed frame when b's ping arrives: the pong must not cut
     // into the frame's payload; it follows the frame.
     let mut p = Pair::with_bufsize(MAX_PENDING_INPUT);
-    let data = Gen(77).bytes(1000);
+    let data = SplitMix(77).bytes(1000);
     p.send(a, |c, o| c.begin_frame(MessageKind::Binary, true, 1000, o))
         .unwrap();
     p.send(a, |c, o| c.send_payload(&data[..10], o)).unwrap();
@@ -1892,7 +1892,7 @@ both_directions!(
         // frame cannot be put inside the frame's payload: b must never receive bytes as payload
         // that a's application did not send.
         let mut p = Pair::open_default();
-        let data = Gen(78).bytes(1000);
+        let data = SplitMix(78).bytes(1000);
         p.send(a, |c, o| c.begin_frame(MessageKind::Binary, true, 1000, o))
             .unwrap();
         p.send(a, |c, o| c.send_payload(&data[..10], o)).unwrap();
