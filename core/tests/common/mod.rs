@@ -1,8 +1,11 @@
 //! Helpers shared by the core's integration tests: the independent frame codec, PRNG and text
 //! generators of `wsmachine-test-support` (re-exported here, so that a test does not trust the
-//! core's own framing code), owned copies of events, and a [`Feeder`] that feeds bytes to one
-//! `Connection` the way the I/O contract prescribes.
+//! core's own framing code), owned copies of events, a [`Feeder`] that feeds bytes to one
+//! `Connection` the way the I/O contract prescribes, and the client–server [`pair`] driver of
+//! the `pair_*` tests.
 #![allow(dead_code)]
+
+pub mod pair;
 
 // Each test binary uses a different part.
 #[allow(unused_imports)]
@@ -205,14 +208,3 @@ impl Feeder {
         v
     }
 }
-
-/// 64-bit FNV-1a.
-pub fn fnv(mut h: u64, data: &[u8]) -> u64 {
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
-}
-
-pub const FNV_INIT: u64 = 0xcbf2_9ce4_8422_2325;
