@@ -1,4 +1,11 @@
-//! Deterministic workload generation (no dependencies, shared with ad-hoc harnesses).
+//! Deterministic workload generation: pools of payloads, frames and handshake requests. The
+//! generator, the text and the frame encoding come from `wsmachine-test-support` (the tests' own
+//! codec, independent of wsmachine); everything is built before timing starts.
+
+use wsmachine_test_support::codec::{put_frame, LengthForm, FIN};
+use wsmachine_test_support::text::chat_text;
+
+pub use wsmachine_test_support::rng::SplitMix;
 
 /// Payload sizes of every frame workload.
 pub const SIZES: [usize; 6] = [16, 125, 1024, 16 << 10, 64 << 10, 1 << 20];
@@ -17,138 +24,8 @@ pub fn pool_len(size: usize) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Deterministic randomness
-// ---------------------------------------------------------------------------------------------
-
-/// SplitMix64: a small, fast, deterministic generator for test data (not for masks on the
-/// wire: wsmachine derives its own; the peers use theirs).
-#[derive(Clone, Debug)]
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Fills `buf` with random bytes.
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for c in buf.chunks_mut(8) {
-            let r = self.next_u64().to_le_bytes();
-            c.copy_from_slice(&r[..c.len()]);
-        }
-    }
-
-    /// Four random bytes.
-    pub fn key(&mut self) -> [u8; 4] {
-        (self.next_u64() as u32).to_le_bytes()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Payloads
 // ---------------------------------------------------------------------------------------------
-
-/// Words of realistic chat-like text: mostly English (ASCII), with accented Latin (2-byte),
-/// Greek and Cyrillic (2-byte), CJK and typographic punctuation (3-byte) and emoji (4-byte).
-/// About 80 % of the bytes of a generated text are ASCII.
-const WORDS: &[&str] = &[
-    "the",
-    "quick",
-    "brown",
-    "fox",
-    "jumps",
-    "over",
-    "lazy",
-    "dog",
-    "message",
-    "server",
-    "client",
-    "hello",
-    "world",
-    "websocket",
-    "frame",
-    "latency",
-    "throughput",
-    "connection",
-    "price",
-    "update",
-    "order",
-    "filled",
-    "ticker",
-    "BTC-USD",
-    "12345.67",
-    "{\"id\":42,",
-    "\"ok\":true}",
-    "and",
-    "with",
-    "from",
-    "that",
-    "this",
-    "have",
-    "will",
-    "user",
-    "room",
-    "café",
-    "naïve",
-    "résumé",
-    "Zürich",
-    "São Paulo",
-    "señor",
-    "straße",
-    "Ærø",
-    "Kraków",
-    "καλημέρα",
-    "κόσμε",
-    "привет",
-    "мир",
-    "日本語",
-    "東京",
-    "中文",
-    "한국어",
-    "“quoted”",
-    "…",
-    "€42",
-    "😀",
-    "🚀",
-    "👍🏽",
-    "ok",
-];
-
-/// A valid UTF-8 text of exactly `len` bytes: words of [`WORDS`] separated by spaces, padded
-/// with ASCII when the next word would not fit.
-pub fn text_payload(rng: &mut SplitMix, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        let w = WORDS[rng.below(WORDS.len())].as_bytes();
-        if out.len() + w.len() < len {
-            out.extend_from_slice(w);
-            out.push(b' ');
-        } else {
-            while out.len() < len {
-                out.push(b'a' + (rng.below(26) as u8));
-            }
-        }
-    }
-    debug_assert!(std::str::from_utf8(&out).is_ok());
-    out
-}
-
-/// `len` random bytes.
-pub fn binary_payload(rng: &mut SplitMix, len: usize) -> Vec<u8> {
-    let mut v = vec![0u8; len];
-    rng.fill(&mut v);
-    v
-}
 
 /// Text or binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,8 +41,8 @@ pub fn payloads(kind: Kind, size: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = SplitMix(seed ^ (size as u64).wrapping_mul(0x1234_5678_9ABC_DEF1));
     (0..pool_len(size))
         .map(|_| match kind {
-            Kind::Text => text_payload(&mut rng, size),
-            Kind::Binary => binary_payload(&mut rng, size),
+            Kind::Text => chat_text(&mut rng, size).into_bytes(),
+            Kind::Binary => rng.bytes(size),
         })
         .collect()
 }
@@ -198,24 +75,6 @@ pub struct FramePool {
     pub payloads: Vec<Vec<u8>>,
 }
 
-/// Writes a frame header (minimal length encoding) into `out`.
-pub fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize, key: Option<[u8; 4]>) {
-    let m = if key.is_some() { 0x80 } else { 0 };
-    out.push(0x80 | opcode);
-    if len < 126 {
-        out.push(m | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(m | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(m | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    if let Some(k) = key {
-        out.extend_from_slice(&k);
-    }
-}
-
 impl FramePool {
     /// A pool of `pool_len(size)` distinct FIN frames of `kind`, masked with distinct random
     /// keys when `masked`.
@@ -231,14 +90,8 @@ impl FramePool {
         for p in &payloads {
             let start = bytes.len();
             let key = masked.then(|| rng.key());
-            put_header(&mut bytes, opcode, p.len(), key);
-            let payload = bytes.len();
-            bytes.extend_from_slice(p);
-            if let Some(k) = key {
-                for (i, b) in bytes[payload..].iter_mut().enumerate() {
-                    *b ^= k[i & 3];
-                }
-            }
+            put_frame(&mut bytes, FIN | opcode, p, key, LengthForm::Minimal);
+            let payload = bytes.len() - p.len();
             frames.push(FrameRef {
                 start,
                 payload,

@@ -5,14 +5,18 @@
 //! unconsumed is at most `MAX_PENDING_INPUT`, and what `poll_transmit` produces after a flood is
 //! at most one control frame of each kind.
 //!
-//! The helpers here are self-contained (an independent frame encoder and a minimal frame
-//! decoder) so that the checks do not rely on the core's own framing code.
+//! Frames are built and decoded with the independent codec of `wsmachine-test-support`, so
+//! that the checks do not rely on the core's own framing code.
 
 use core::mem::size_of;
 
 use wsmachine::{
     CloseCode, CloseStatus, Config, Connection, Error, Event, Failure, HandshakeError,
     ParsedRequest, ProtocolError, ReadyState, Role, EMPTY_HEADER, MAX_PENDING_INPUT,
+};
+use wsmachine_test_support::codec::{
+    close_code_allowed, close_payload, frame, parse_frames, put_header, LengthForm, RawFrame, KEY,
+    OP_BINARY, OP_PONG,
 };
 
 /// The largest output a connection may queue by itself once open: a pong and a close, each a
@@ -23,55 +27,34 @@ const MAX_QUEUED_OUTPUT: usize = 2 * (14 + 125);
 /// bound (the firmware goal, met on thumbv6m and x86_64 alike) guards against growth.
 const MAX_CONNECTION_SIZE: usize = 256;
 
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
 /// Under Miri (about a thousand times slower) the floods are shorter and the limits they run
 /// into smaller; the logic checked is the same.
 const MIRI: bool = cfg!(miri);
 
-/// A frame as a client sends it (masked with `MASK`); `len` overrides the declared length.
+/// A frame as a client sends it (masked with `KEY`).
 fn client_frame(b0: u8, payload: &[u8]) -> Vec<u8> {
-    let n = payload.len();
-    let mut v = vec![b0];
-    if n < 126 {
-        v.push(0x80 | n as u8);
-    } else if n <= 0xFFFF {
-        v.push(0x80 | 126);
-        v.extend_from_slice(&(n as u16).to_be_bytes());
-    } else {
-        v.push(0x80 | 127);
-        v.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-    v.extend_from_slice(&MASK);
-    v.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
-    v
+    frame(b0, payload, Some(KEY))
 }
 
 /// A frame header with a 64-bit length, masked when `masked`, and no payload.
 fn header_64(b0: u8, len: u64, masked: bool) -> Vec<u8> {
-    let mut v = vec![b0, if masked { 0xFF } else { 0x7F }];
-    v.extend_from_slice(&len.to_be_bytes());
-    if masked {
-        v.extend_from_slice(&MASK);
-    }
+    let mut v = Vec::new();
+    put_header(&mut v, b0, len, masked.then_some(KEY), LengthForm::Forced64);
     v
 }
 
-/// Decodes unmasked frames (what a server writes): (opcode, payload) pairs.
-fn server_frames(mut b: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while !b.is_empty() {
-        assert!(b.len() >= 2, "truncated frame");
-        assert_eq!(b[1] & 0x80, 0, "a server frame is masked");
-        let (len, hl) = match b[1] & 0x7F {
-            126 => (usize::from(u16::from_be_bytes([b[2], b[3]])), 4),
-            127 => panic!("no frame written here needs a 64-bit length"),
-            n => (usize::from(n), 2),
-        };
-        out.push((b[0] & 0x0F, b[hl..hl + len].to_vec()));
-        b = &b[hl + len..];
+/// Decodes what a server writes: whole frames, none of them masked.
+fn server_frames(b: &[u8]) -> Vec<RawFrame> {
+    let frames = parse_frames(b);
+    for f in &frames {
+        assert_eq!(f.mask, None, "a server frame is masked");
     }
-    out
+    frames
+}
+
+/// (opcode, payload) of each frame.
+fn ops(frames: &[RawFrame]) -> Vec<(u8, &[u8])> {
+    frames.iter().map(|f| (f.opcode, &f.payload[..])).collect()
 }
 
 /// Everything `poll_transmit` has, through a buffer of `MAX_QUEUED_OUTPUT` bytes.
@@ -86,11 +69,6 @@ fn drain(conn: &mut Connection) -> Vec<u8> {
         all.extend_from_slice(&buf[..n]);
     }
     panic!("poll_transmit keeps producing output");
-}
-
-fn close_code_of(frame: &(u8, Vec<u8>)) -> u16 {
-    assert_eq!(frame.0, 0x8, "not a close frame");
-    u16::from_be_bytes([frame.1[0], frame.1[1]])
 }
 
 /// Feeds `input` to `conn` as the I/O contract says (keeping unconsumed bytes, reading until no
@@ -258,17 +236,17 @@ fn frame_declaring_2_pow_63_minus_1_bytes_fails_at_once_with_1009() {
         assert_eq!(r.event, Some(Event::Failed(ProtocolError::FrameTooLarge)));
         let out = drain(&mut conn);
         assert!(out.len() <= MAX_QUEUED_OUTPUT);
-        if role == Role::Server {
-            let frames = server_frames(&out);
-            assert_eq!(frames.len(), 1);
-            assert_eq!(close_code_of(&frames[0]), 1009);
+        let frames = if role == Role::Server {
+            server_frames(&out)
         } else {
-            // Masked: the close code is the first two payload bytes XOR the key.
-            assert_eq!(out[0], 0x88);
-            let key = [out[2], out[3], out[4], out[5]];
-            let code = u16::from_be_bytes([out[6] ^ key[0], out[7] ^ key[1]]);
-            assert_eq!(code, 1009);
-        }
+            // Masked by a client.
+            let frames = parse_frames(&out);
+            assert!(frames.iter().all(|f| f.mask.is_some()));
+            frames
+        };
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].fin && frames[0].rsv == 0);
+        assert_eq!(frames[0].close_code(), Some(1009));
         assert_eq!(
             conn.close_status(),
             Some(CloseStatus::Code(CloseCode::MESSAGE_TOO_BIG))
@@ -280,7 +258,7 @@ fn frame_declaring_2_pow_63_minus_1_bytes_fails_at_once_with_1009() {
     let mut head = header_64(0x82, 1 << 63, true);
     let r = conn.read(0, &mut head).expect("read");
     assert_eq!(r.event, Some(Event::Failed(ProtocolError::LengthOverflow)));
-    assert_eq!(close_code_of(&server_frames(&drain(&mut conn))[0]), 1002);
+    assert_eq!(server_frames(&drain(&mut conn))[0].close_code(), Some(1002));
 }
 
 #[test]
@@ -322,7 +300,7 @@ fn one_byte_fragments_forever_hit_the_fragment_limit() {
         assert!(out.len() <= MAX_QUEUED_OUTPUT);
         if let Some(e) = failed {
             assert_eq!(e, ProtocolError::TooManyFragments);
-            assert_eq!(close_code_of(&server_frames(&out)[0]), 1009);
+            assert_eq!(server_frames(&out)[0].close_code(), Some(1009));
             left = 0;
         } else {
             assert!(out.is_empty());
@@ -360,7 +338,7 @@ fn ping_flood_leaves_one_pong_with_the_latest_payload() {
     let out = drain(&mut conn);
     assert!(out.len() <= 2 + 125);
     let frames = server_frames(&out);
-    assert_eq!(frames, vec![(0xA, last)]);
+    assert_eq!(ops(&frames), [(OP_PONG, &last[..])]);
     assert_eq!(drain(&mut conn), b"");
     // The same for a flood of maximum-size pings, fed a frame at a time.
     for i in 0..n as u32 {
@@ -371,21 +349,16 @@ fn ping_flood_leaves_one_pong_with_the_latest_payload() {
     }
     let frames = server_frames(&drain(&mut conn));
     assert_eq!(frames.len(), 1);
-    assert_eq!(&frames[0].1[..4], &(n as u32 - 1).to_be_bytes());
+    assert_eq!(&frames[0].payload[..4], &(n as u32 - 1).to_be_bytes());
     // A data send writes the pending pong first; it too is bounded.
     let mut f = client_frame(0x89, b"one more");
     feed(&mut conn, 0, &mut f, |_| {});
     let mut out = [0u8; 64];
     let n = conn.send_binary(b"data", &mut out).expect("send");
     assert_eq!(
-        server_frames(&out[..n]),
-        vec![(0xA, b"one more".to_vec()), (0x2, b"data".to_vec())]
+        ops(&server_frames(&out[..n])),
+        [(OP_PONG, &b"one more"[..]), (OP_BINARY, &b"data"[..])]
     );
-}
-
-/// RFC 6455 §7.4.1/§7.4.2 and the IANA registry, written out: the codes a close frame may carry.
-fn allowed(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 #[test]
@@ -416,13 +389,11 @@ fn close_frames_with_every_code() {
     let mut accepted = 0usize;
     for &code in &codes {
         let mut conn = Connection::new_open(Role::Server, Config::new(), 0, [0; 16]).unwrap();
-        let mut payload = code.to_be_bytes().to_vec();
-        payload.extend_from_slice(b"why");
-        let mut f = client_frame(0x88, &payload);
+        let mut f = client_frame(0x88, &close_payload(code, b"why"));
         let r = conn.read(0, &mut f).expect("read");
         let reply = server_frames(&drain(&mut conn));
         assert_eq!(reply.len(), 1, "code {code}");
-        if allowed(code) {
+        if close_code_allowed(code) {
             accepted += 1;
             let status = CloseStatus::Code(CloseCode::new(code).expect("sendable"));
             assert_eq!(
@@ -434,7 +405,7 @@ fn close_frames_with_every_code() {
                 "code {code}"
             );
             // The reply echoes the code.
-            assert_eq!(close_code_of(&reply[0]), code);
+            assert_eq!(reply[0].close_code(), Some(code));
             assert_eq!(conn.close_status(), Some(status));
         } else {
             assert_eq!(
@@ -442,7 +413,7 @@ fn close_frames_with_every_code() {
                 Some(Event::Failed(ProtocolError::InvalidCloseCode)),
                 "code {code}"
             );
-            assert_eq!(close_code_of(&reply[0]), 1002, "code {code}");
+            assert_eq!(reply[0].close_code(), Some(1002), "code {code}");
         }
         assert!(conn.should_close_transport());
     }
@@ -489,7 +460,7 @@ fn peer_that_never_answers_our_close_times_out_as_1006() {
 fn data_flood_after_close_is_discarded_without_buffering() {
     // After the peer's close, any amount of input is consumed and ignored: nothing to hold.
     let mut conn = Connection::new_open(Role::Server, Config::new(), 0, [0; 16]).unwrap();
-    let mut f = client_frame(0x88, &1000u16.to_be_bytes());
+    let mut f = client_frame(0x88, &close_payload(1000, b""));
     let r = conn.read(0, &mut f).expect("read");
     assert!(matches!(r.event, Some(Event::Close { .. })));
     let out = drain(&mut conn);

@@ -36,7 +36,7 @@ fn binary_256() -> (Vec<u8>, Vec<u8>) {
 }
 
 fn binary_64k() -> (Vec<u8>, Vec<u8>) {
-    let data = Gen(42).bytes(65536);
+    let data = SplitMix(42).bytes(65536);
     let mut wire = vec![0x82, 0x7F, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00];
     wire.extend_from_slice(&data);
     (wire, data)

@@ -12,6 +12,7 @@ use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use wsmachine::{CloseCode, CloseStatus, Config, Connection, ProtocolError, ReadyState, Role};
 use wsmachine_fuzz::{code_allowed_on_wire, frame_for, Harness};
+use wsmachine_test_support::codec::close_payload;
 
 fn run(data: &[u8]) -> Result<()> {
     let mut u = Unstructured::new(data);
@@ -43,9 +44,7 @@ fn run(data: &[u8]) -> Result<()> {
     } else if reason.is_empty() && code == 0 {
         Vec::new()
     } else {
-        let mut p = code.to_be_bytes().to_vec();
-        p.extend_from_slice(reason);
-        p
+        close_payload(code, reason)
     };
     let frame = frame_for(role, 0x88, &payload, [0xde, 0xad, 0xbe, 0xef], false, false);
     let cut = usize::from(cut) % (frame.len() + 1);

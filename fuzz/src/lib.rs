@@ -1,7 +1,8 @@
-//! Shared machinery of the fuzz targets: an independent decoder of what the connection writes
-//! (so that the checks do not trust the core's own framing code), and a [`Harness`] that drives
-//! a `Connection` exactly as its I/O contract prescribes while asserting invariants after
-//! every call.
+//! Shared machinery of the fuzz targets: an incremental decoder of what the connection writes
+//! ([`OutStream`], built on the independent codec of `wsmachine-test-support`, so that the
+//! checks do not trust the core's own framing code), and a [`Harness`] that drives a
+//! `Connection` exactly as its I/O contract prescribes while asserting invariants after every
+//! call.
 //!
 //! Every `assert!` here is a property of the I/O contract or of RFC 6455, not an expectation
 //! about one input: a failing assertion is a bug in the core (or in this harness).
@@ -11,12 +12,13 @@ use wsmachine::{
     ClientRequest, CloseStatus, Config, Connection, Error, Event, MessageKind, ProtocolError,
     ReadyState, Role, MAX_PENDING_INPUT,
 };
+use wsmachine_test_support::codec::{
+    mask_in_place, parse_header, put_frame, put_header, LengthForm, KEY,
+};
 
-/// RFC 6455 §7.4 plus the IANA registry: the codes that may appear in a close frame.
-/// Written out independently of `CloseCode::is_sendable`.
-pub fn code_allowed_on_wire(code: u16) -> bool {
-    (1000..=1003).contains(&code) || (1007..=1014).contains(&code) || (3000..=4999).contains(&code)
-}
+/// RFC 6455 §7.4 plus the IANA registry: the codes that may appear in a close frame, written
+/// out independently of `CloseCode::is_sendable` (in the tests' codec).
+pub use wsmachine_test_support::codec::close_code_allowed as code_allowed_on_wire;
 
 fn state_rank(s: ReadyState) -> u8 {
     match s {
@@ -84,59 +86,26 @@ impl OutStream {
     }
 
     fn header(&self) -> Option<(OutFrame, Option<[u8; 4]>, usize)> {
-        let h = &self.head;
-        if h.len() < 2 {
-            return None;
-        }
-        let (b0, b1) = (h[0], h[1]);
-        let masked = b1 & 0x80 != 0;
-        let (len, mut pos) = match b1 & 0x7F {
-            126 => {
-                if h.len() < 4 {
-                    return None;
-                }
-                (u64::from(u16::from_be_bytes([h[2], h[3]])), 4)
-            }
-            127 => {
-                if h.len() < 10 {
-                    return None;
-                }
-                let mut a = [0u8; 8];
-                a.copy_from_slice(&h[2..10]);
-                (u64::from_be_bytes(a), 10)
-            }
-            n => (u64::from(n), 2),
-        };
-        let mask = if masked {
-            if h.len() < pos + 4 {
-                return None;
-            }
-            let m = [h[pos], h[pos + 1], h[pos + 2], h[pos + 3]];
-            pos += 4;
-            Some(m)
-        } else {
-            None
-        };
+        let h = parse_header(&self.head)?;
         let f = OutFrame {
-            fin: b0 & 0x80 != 0,
-            opcode: b0 & 0x0F,
-            len,
+            fin: h.fin,
+            opcode: h.opcode,
+            len: h.len,
             payload: Vec::new(),
         };
-        assert_eq!(b0 & 0x70, 0, "output frame with RSV bits: {b0:#x}");
-        let minimal = match b1 & 0x7F {
-            126 => len >= 126,
-            127 => len > 0xFFFF && len >> 63 == 0,
-            _ => true,
-        };
-        assert!(minimal, "output frame length not minimally encoded: {len}");
+        assert_eq!(h.rsv, 0, "output frame with RSV bits: {:#x}", self.head[0]);
+        assert!(
+            h.minimal,
+            "output frame length not minimally encoded: {}",
+            h.len
+        );
         assert_eq!(
-            masked,
+            h.mask.is_some(),
             self.sender == Role::Client,
             "output masking must match the role ({:?})",
             self.sender
         );
-        Some((f, mask, pos))
+        Some((f, h.mask, h.size))
     }
 
     fn begin(&mut self, f: &OutFrame) {
@@ -203,15 +172,19 @@ impl OutStream {
             if let Some((f, mask, remaining)) = &mut self.cur {
                 let take = (*remaining).min(bytes.len() as u64) as usize;
                 let off = (f.len - *remaining) as usize;
-                for (i, b) in bytes[..take].iter().enumerate() {
-                    let b = match mask {
-                        Some(m) => b ^ m[(off + i) % 4],
-                        None => *b,
-                    };
-                    if f.opcode & 0x8 != 0 {
-                        f.payload.push(b);
-                    } else if self.msg == Some(0x1) {
-                        self.text.push(b);
+                // Control payloads and text are kept (unmasked); other data is skipped.
+                let keep = if f.opcode & 0x8 != 0 {
+                    Some(&mut f.payload)
+                } else if self.msg == Some(0x1) {
+                    Some(&mut self.text)
+                } else {
+                    None
+                };
+                if let Some(dst) = keep {
+                    let start = dst.len();
+                    dst.extend_from_slice(&bytes[..take]);
+                    if let Some(m) = mask {
+                        mask_in_place(&mut dst[start..], *m, off);
                     }
                 }
                 *remaining -= take as u64;
@@ -865,24 +838,13 @@ pub fn frame_for(
     long_len: bool,
 ) -> Vec<u8> {
     let masked = (role == Role::Server) != wrong_mask;
-    let mbit = if masked { 0x80 } else { 0 };
-    let len = payload.len() as u64;
-    let mut v = vec![b0];
-    if long_len {
-        v.push(mbit | 127);
-        v.extend_from_slice(&len.to_be_bytes());
-    } else if len < 126 {
-        v.push(mbit | len as u8);
+    let form = if long_len {
+        LengthForm::Forced64
     } else {
-        v.push(mbit | 126);
-        v.extend_from_slice(&(len as u16).to_be_bytes());
-    }
-    if masked {
-        v.extend_from_slice(&key);
-        v.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    } else {
-        v.extend_from_slice(payload);
-    }
+        LengthForm::Minimal
+    };
+    let mut v = Vec::with_capacity(14 + payload.len());
+    put_frame(&mut v, b0, payload, masked.then_some(key), form);
     v
 }
 
@@ -925,7 +887,7 @@ pub fn run_conn(role: Role, data: &[u8]) -> Result<()> {
         handshake(&mut h);
     }
     let mut cap = 4096usize;
-    let mut key = [0x37, 0xfa, 0x21, 0x3d];
+    let mut key = KEY;
     while !u.is_empty() {
         let tag: u8 = u.arbitrary()?;
         match tag % 18 {
@@ -961,11 +923,9 @@ pub fn run_conn(role: Role, data: &[u8]) -> Result<()> {
                 // A header declaring a large payload, with none of it.
                 let b0: u8 = u.arbitrary()?;
                 let len: u64 = u.arbitrary()?;
-                let mut f = vec![b0, if role == Role::Server { 0xFF } else { 0x7F }];
-                f.extend_from_slice(&len.to_be_bytes());
-                if role == Role::Server {
-                    f.extend_from_slice(&key);
-                }
+                let mut f = Vec::with_capacity(14);
+                let mask = (role == Role::Server).then_some(key);
+                put_header(&mut f, b0, len, mask, LengthForm::Forced64);
                 h.feed(&f, cap);
             }
             4 => {

@@ -1,152 +1,19 @@
-//! Helpers shared by the integration tests: an independent frame encoder/decoder (so the
-//! tests do not trust the core's own framing code), owned copies of events, and a driver
-//! that feeds bytes to a `Connection` the way the I/O contract prescribes.
+//! Helpers shared by the core's integration tests: the independent frame codec, PRNG and text
+//! generators of `wsmachine-test-support` (re-exported here, so that a test does not trust the
+//! core's own framing code), owned copies of events, a [`Feeder`] that feeds bytes to one
+//! `Connection` the way the I/O contract prescribes, and the client–server [`pair`] driver of
+//! the `pair_*` tests.
 #![allow(dead_code)]
+
+pub mod pair;
+
+// Each test binary uses a different part.
+#[allow(unused_imports)]
+pub use wsmachine_test_support::{codec::*, rng::SplitMix, text::text_of_len};
 
 use wsmachine::{
     CloseStatus, Connection, Event, MessageKind, ProtocolError, ReadyState, MAX_PENDING_INPUT,
 };
-
-pub const OP_CONT: u8 = 0x0;
-pub const OP_TEXT: u8 = 0x1;
-pub const OP_BINARY: u8 = 0x2;
-pub const OP_CLOSE: u8 = 0x8;
-pub const OP_PING: u8 = 0x9;
-pub const OP_PONG: u8 = 0xA;
-pub const FIN: u8 = 0x80;
-
-/// A fixed masking key used by tests that need masked input.
-pub const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-/// Encodes a frame header with minimal length encoding. `b0` is the first byte (FIN, RSV,
-/// opcode).
-pub fn header(b0: u8, len: u64, mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mbit = if mask.is_some() { 0x80 } else { 0 };
-    let mut v = vec![b0];
-    if len < 126 {
-        v.push(mbit | len as u8);
-    } else if len <= 0xFFFF {
-        v.push(mbit | 126);
-        v.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        v.push(mbit | 127);
-        v.extend_from_slice(&len.to_be_bytes());
-    }
-    if let Some(m) = mask {
-        v.extend_from_slice(&m);
-    }
-    v
-}
-
-/// XORs `data` with `key` (offset 0).
-pub fn xor(data: &[u8], key: [u8; 4]) -> Vec<u8> {
-    data.iter()
-        .enumerate()
-        .map(|(i, b)| b ^ key[i % 4])
-        .collect()
-}
-
-/// A whole frame: header plus (masked, if `mask`) payload.
-pub fn frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let mut v = header(b0, payload.len() as u64, mask);
-    match mask {
-        Some(m) => v.extend_from_slice(&xor(payload, m)),
-        None => v.extend_from_slice(payload),
-    }
-    v
-}
-
-/// A close frame payload: code + reason.
-pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
-    let mut v = code.to_be_bytes().to_vec();
-    v.extend_from_slice(reason);
-    v
-}
-
-/// A frame as decoded by the test decoder (payload unmasked).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawFrame {
-    pub fin: bool,
-    pub rsv: u8,
-    pub opcode: u8,
-    pub mask: Option<[u8; 4]>,
-    pub payload: Vec<u8>,
-    /// Whether the length used the minimal encoding.
-    pub minimal: bool,
-}
-
-impl RawFrame {
-    /// The close code of a close frame (None for an empty payload).
-    pub fn close_code(&self) -> Option<u16> {
-        assert_eq!(self.opcode, OP_CLOSE, "not a close frame: {self:?}");
-        match self.payload.as_slice() {
-            [] => None,
-            [a, b, ..] => Some(u16::from_be_bytes([*a, *b])),
-            [_] => panic!("1-byte close payload"),
-        }
-    }
-
-    pub fn close_reason(&self) -> &str {
-        std::str::from_utf8(self.payload.get(2..).unwrap_or_default()).expect("utf-8 reason")
-    }
-}
-
-/// Decodes one frame from the front of `b`; `None` if incomplete.
-pub fn parse_frame(b: &[u8]) -> Option<(RawFrame, usize)> {
-    if b.len() < 2 {
-        return None;
-    }
-    let fin = b[0] & 0x80 != 0;
-    let rsv = (b[0] >> 4) & 7;
-    let opcode = b[0] & 0x0F;
-    let masked = b[1] & 0x80 != 0;
-    let (len, mut pos, minimal) = match b[1] & 0x7F {
-        126 => {
-            let l = u64::from(u16::from_be_bytes(b.get(2..4)?.try_into().ok()?));
-            (l, 4, l >= 126)
-        }
-        127 => {
-            let l = u64::from_be_bytes(b.get(2..10)?.try_into().ok()?);
-            (l, 10, l > 0xFFFF)
-        }
-        n => (u64::from(n), 2, true),
-    };
-    let mask = if masked {
-        let m: [u8; 4] = b.get(pos..pos + 4)?.try_into().ok()?;
-        pos += 4;
-        Some(m)
-    } else {
-        None
-    };
-    let end = pos + usize::try_from(len).ok()?;
-    let raw = b.get(pos..end)?;
-    let payload = match mask {
-        Some(m) => xor(raw, m),
-        None => raw.to_vec(),
-    };
-    Some((
-        RawFrame {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload,
-            minimal,
-        },
-        end,
-    ))
-}
-
-/// Decodes a byte stream that must consist of whole frames.
-pub fn parse_frames(mut b: &[u8]) -> Vec<RawFrame> {
-    let mut v = Vec::new();
-    while !b.is_empty() {
-        let (f, n) = parse_frame(b).unwrap_or_else(|| panic!("incomplete frame in {b:02x?}"));
-        v.push(f);
-        b = &b[n..];
-    }
-    v
-}
 
 /// An owned copy of an [`Event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -341,60 +208,3 @@ impl Feeder {
         v
     }
 }
-
-/// Deterministic pseudo-random bytes (xorshift64*).
-pub struct Gen(pub u64);
-
-impl Gen {
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for c in buf.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            c.copy_from_slice(&v[..c.len()]);
-        }
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut v = vec![0; n];
-        self.fill(&mut v);
-        v
-    }
-}
-
-/// Text of exactly `n` bytes mixing 1-, 2-, 3- and 4-byte code points.
-pub fn text_of_len(n: usize) -> String {
-    let pieces = ["a", "é", "€", "😀", "z", "ж", "語"];
-    let mut s = String::with_capacity(n);
-    let mut i = 0;
-    loop {
-        let p = pieces[i % pieces.len()];
-        if s.len() + p.len() > n {
-            break;
-        }
-        s.push_str(p);
-        i += 1;
-    }
-    while s.len() < n {
-        s.push('x');
-    }
-    s
-}
-
-/// 64-bit FNV-1a.
-pub fn fnv(mut h: u64, data: &[u8]) -> u64 {
-    for &b in data {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    h
-}
-
-pub const FNV_INIT: u64 = 0xcbf2_9ce4_8422_2325;

@@ -1,5 +1,6 @@
 //! Differential tests of the `wsmachine` frame decoder against an independent implementation,
-//! [tungstenite](https://docs.rs/tungstenite/0.30.0) 0.30.0, in `tests/differential.rs`.
+//! [tungstenite](https://docs.rs/tungstenite/0.30.0) 0.30.0, in `tests/differential.rs`. The
+//! streams are encoded by the tests' own codec (`wsmachine-test-support`), independent of both.
 //!
 //! Random **valid** frame streams (text and binary messages, fragmented at arbitrary byte
 //! positions — also inside UTF-8 code points — with pings and pongs between the fragments, an

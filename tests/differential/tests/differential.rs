@@ -7,6 +7,11 @@ use proptest::prelude::*;
 use tungstenite::protocol::{Role as TRole, WebSocket};
 use tungstenite::Message;
 use wsmachine::{CloseStatus, Config, Connection, Event, MessageKind, ProtocolError, Role};
+// Frames are encoded by the tests' own codec, independent of both implementations.
+use wsmachine_test_support::codec::{
+    close_code_allowed, close_payload, frame, frame_with, LengthForm,
+};
+use wsmachine_test_support::rng::SplitMix;
 
 /// A decoded message, the same for both implementations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,56 +31,6 @@ enum End {
     Ok,
     /// Rejected as a protocol violation (the implementation's own error description).
     Rejected(String),
-}
-
-// ------------------------------------------------------------------------------------------
-// Encoding
-// ------------------------------------------------------------------------------------------
-
-/// One frame on the wire.
-#[derive(Clone, Debug)]
-struct Frame {
-    b0: u8,
-    payload: Vec<u8>,
-    /// Masked with this key (`None`: unmasked).
-    mask: Option<[u8; 4]>,
-    /// Use the 64-bit length form even when a shorter one fits (legal for a receiver).
-    long_len: bool,
-}
-
-impl Frame {
-    fn encode(&self, out: &mut Vec<u8>) {
-        let n = self.payload.len() as u64;
-        let mbit = if self.mask.is_some() { 0x80 } else { 0 };
-        out.push(self.b0);
-        if self.long_len {
-            out.push(mbit | 127);
-            out.extend_from_slice(&n.to_be_bytes());
-        } else if n < 126 {
-            out.push(mbit | n as u8);
-        } else if n <= 0xFFFF {
-            out.push(mbit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        } else {
-            out.push(mbit | 127);
-            out.extend_from_slice(&n.to_be_bytes());
-        }
-        match self.mask {
-            Some(k) => {
-                out.extend_from_slice(&k);
-                out.extend(self.payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
-            }
-            None => out.extend_from_slice(&self.payload),
-        }
-    }
-}
-
-fn wire(frames: &[Frame]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for f in frames {
-        f.encode(&mut v);
-    }
-    v
 }
 
 // ------------------------------------------------------------------------------------------
@@ -299,32 +254,22 @@ fn stream() -> impl Strategy<Value = Stream> {
         .prop_map(|(items, close, seed)| Stream { items, close, seed })
 }
 
-/// A small deterministic generator for keys and encoding choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// Builds the frames of `s` for a receiver in `role`, and the messages it must decode to.
-fn build(s: &Stream, role: Role) -> (Vec<Frame>, Vec<Msg>) {
-    let mut rng = Rng(s.seed | 1);
+/// Builds the frames of `s` (each encoded) for a receiver in `role`, and the messages it must
+/// decode to.
+fn build(s: &Stream, role: Role) -> (Vec<Vec<u8>>, Vec<Msg>) {
+    let mut rng = SplitMix(s.seed);
     let mut frames = Vec::new();
     let mut expect = Vec::new();
-    let mk = |b0: u8, payload: Vec<u8>, rng: &mut Rng| {
-        let r = rng.next();
-        Frame {
-            b0,
-            payload,
-            mask: (role == Role::Server).then(|| (r as u32).to_le_bytes()),
-            // Non-minimal lengths on data frames only: see `disagreement_control_frame_long_length`.
-            long_len: r >> 60 == 0 && b0 & 0x08 == 0,
-        }
+    let mk = |b0: u8, payload: Vec<u8>, rng: &mut SplitMix| {
+        let r = rng.next_u64();
+        let mask = (role == Role::Server).then(|| (r as u32).to_le_bytes());
+        // Non-minimal lengths on data frames only: see `disagreement_control_frame_long_length`.
+        let form = if r >> 60 == 0 && b0 & 0x08 == 0 {
+            LengthForm::Forced64
+        } else {
+            LengthForm::Minimal
+        };
+        frame_with(b0, &payload, mask, form)
     };
     for it in &s.items {
         match it {
@@ -389,11 +334,7 @@ fn build(s: &Stream, role: Role) -> (Vec<Frame>, Vec<Msg>) {
     if let Some(c) = &s.close {
         let payload = match c {
             None => Vec::new(),
-            Some((code, reason)) => {
-                let mut p = code.to_be_bytes().to_vec();
-                p.extend_from_slice(reason.as_bytes());
-                p
-            }
+            Some((code, reason)) => close_payload(*code, reason.as_bytes()),
         };
         frames.push(mk(0x88, payload, &mut rng));
         expect.push(Msg::Close(c.clone()));
@@ -449,15 +390,10 @@ fn violation() -> impl Strategy<Value = Violation> {
     ]
 }
 
-/// The frames of a violation, and the error wsmachine must report.
-fn violation_frames(v: &Violation, role: Role) -> (Vec<Frame>, ProtocolError) {
+/// The frames of a violation (each encoded), and the error wsmachine must report.
+fn violation_frames(v: &Violation, role: Role) -> (Vec<Vec<u8>>, ProtocolError) {
     let mask = (role == Role::Server).then_some([1, 2, 3, 4]);
-    let f = |b0: u8, payload: &[u8]| Frame {
-        b0,
-        payload: payload.to_vec(),
-        mask,
-        long_len: false,
-    };
+    let f = |b0: u8, payload: &[u8]| frame(b0, payload, mask);
     match v {
         Violation::ReservedOpcode(op) => (vec![f(0x80 | op, b"x")], ProtocolError::ReservedOpcode),
         Violation::ReservedBits(rsv, control) => {
@@ -470,16 +406,15 @@ fn violation_frames(v: &Violation, role: Role) -> (Vec<Frame>, ProtocolError) {
         Violation::FragmentedControl => (vec![f(0x09, b"x")], ProtocolError::FragmentedControl),
         Violation::ControlTooLong => (vec![f(0x89, &[0u8; 126])], ProtocolError::ControlTooLong),
         Violation::WrongMasking => {
-            let wrong = Frame {
-                b0: 0x82,
-                payload: b"x".to_vec(),
-                mask: if mask.is_some() {
+            let wrong = frame(
+                0x82,
+                b"x",
+                if mask.is_some() {
                     None
                 } else {
                     Some([5, 6, 7, 8])
                 },
-                long_len: false,
-            };
+            );
             let e = match role {
                 Role::Server => ProtocolError::UnmaskedFrame,
                 Role::Client => ProtocolError::MaskedFrame,
@@ -507,15 +442,14 @@ fn violation_frames(v: &Violation, role: Role) -> (Vec<Frame>, ProtocolError) {
             }
         }
         Violation::CloseCode(c) => (
-            vec![f(0x88, &c.to_be_bytes())],
+            vec![f(0x88, &close_payload(*c, b""))],
             ProtocolError::InvalidCloseCode,
         ),
         Violation::OneByteClose => (vec![f(0x88, &[0x03])], ProtocolError::InvalidClosePayload),
-        Violation::CloseReasonUtf8(bad) => {
-            let mut p = 1000u16.to_be_bytes().to_vec();
-            p.extend_from_slice(bad);
-            (vec![f(0x88, &p)], ProtocolError::InvalidUtf8)
-        }
+        Violation::CloseReasonUtf8(bad) => (
+            vec![f(0x88, &close_payload(1000, bad))],
+            ProtocolError::InvalidUtf8,
+        ),
     }
 }
 
@@ -544,7 +478,7 @@ proptest! {
     fn valid_streams_agree(s in stream(), server in any::<bool>(), r1 in reads(), r2 in reads()) {
         let role = role_of(server);
         let (frames, expect) = build(&s, role);
-        let bytes = wire(&frames);
+        let bytes = frames.concat();
         let (wm, wend, _) = wsm_decode(role, &bytes, &r1);
         let (tm, tend) = tung_decode(role, &bytes, &r2);
         prop_assert_eq!(&wend, &End::Ok);
@@ -567,7 +501,7 @@ proptest! {
         let (mut frames, expect) = build(&s, role);
         let (bad, err) = violation_frames(&v, role);
         frames.extend(bad);
-        let bytes = wire(&frames);
+        let bytes = frames.concat();
         let (wm, wend, werr) = wsm_decode(role, &bytes, &r1);
         let (tm, tend) = tung_decode(role, &bytes, &r2);
         prop_assert!(matches!(wend, End::Rejected(_)), "wsmachine accepted {:?}", v);
@@ -596,14 +530,7 @@ proptest! {
 fn disagreement_close_code_1014() {
     for role in [Role::Server, Role::Client] {
         let mask = (role == Role::Server).then_some([1, 2, 3, 4]);
-        let mut payload = 1014u16.to_be_bytes().to_vec();
-        payload.extend_from_slice(b"upstream");
-        let bytes = wire(&[Frame {
-            b0: 0x88,
-            payload,
-            mask,
-            long_len: false,
-        }]);
+        let bytes = frame(0x88, &close_payload(1014, b"upstream"), mask);
         let (wm, wend, _) = wsm_decode(role, &bytes, &[1000]);
         assert_eq!(wend, End::Ok);
         assert_eq!(wm, vec![Msg::Close(Some((1014, "upstream".to_owned())))]);
@@ -619,12 +546,7 @@ fn disagreement_close_code_1014() {
 #[test]
 fn close_codes_agree_except_1014() {
     for code in 0..=u16::MAX {
-        let bytes = wire(&[Frame {
-            b0: 0x88,
-            payload: code.to_be_bytes().to_vec(),
-            mask: None,
-            long_len: false,
-        }]);
+        let bytes = frame(0x88, &close_payload(code, b""), None);
         let (_, _, werr) = wsm_decode(Role::Client, &bytes, &[64]);
         let (tm, _) = tung_decode(Role::Client, &bytes, &[64]);
         let wsm_ok = werr.is_none();
@@ -633,10 +555,7 @@ fn close_codes_agree_except_1014() {
             assert!(wsm_ok && !tung_ok);
         } else {
             assert_eq!(wsm_ok, tung_ok, "code {code}");
-            assert_eq!(
-                wsm_ok,
-                matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
-            );
+            assert_eq!(wsm_ok, close_code_allowed(code));
         }
     }
 }
