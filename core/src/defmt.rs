@@ -7,7 +7,8 @@
 use ::defmt::{write, Format, Formatter};
 
 use crate::close::{CloseCode, CloseStatus};
-use crate::connection::{Failure, ReadyState, Role};
+use crate::config::ConfigError;
+use crate::connection::{Failure, Phase, ReadyState, Role};
 use crate::error::{Error, HandshakeError, ProtocolError};
 use crate::event::{DataChunk, Event, MessageKind, ReadOutcome};
 
@@ -29,7 +30,28 @@ impl Format for Error {
             Error::InvalidHeader => write!(f, "InvalidHeader"),
             Error::InvalidStatus => write!(f, "InvalidStatus"),
             Error::Handshake(e) => write!(f, "Handshake({})", e),
+            Error::InvalidConfig(e) => write!(f, "InvalidConfig({})", e),
         }
+    }
+}
+
+impl Format for ConfigError {
+    fn format(&self, f: Formatter<'_>) {
+        write!(f, "{=str}", self.as_str())
+    }
+}
+
+impl Format for Phase {
+    fn format(&self, f: Formatter<'_>) {
+        let name = match self {
+            Phase::Handshake => "Handshake",
+            Phase::Rejecting => "Rejecting",
+            Phase::Open => "Open",
+            Phase::LocalClosing => "LocalClosing",
+            Phase::RemoteClosing => "RemoteClosing",
+            Phase::Closed => "Closed",
+        };
+        write!(f, "{=str}", name)
     }
 }
 

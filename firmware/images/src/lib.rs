@@ -187,7 +187,10 @@ pub fn check(cond: bool, what: &str) {
 /// The connection a check needs: a constructor that refuses the configuration fails the run
 /// (`what` names the check).
 #[inline(never)]
-pub fn built(conn: Result<wsmachine::Connection, wsmachine::Error>, what: &str) -> wsmachine::Connection {
+pub fn built(
+    conn: Result<wsmachine::Connection, wsmachine::Error>,
+    what: &str,
+) -> wsmachine::Connection {
     match conn {
         Ok(c) => c,
         Err(_) => {

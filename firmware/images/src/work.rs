@@ -99,7 +99,10 @@ pub fn check_masked(frame: &[u8], payload: &[u8]) {
 #[inline(never)]
 pub fn server() {
     let (rx, tx, slot) = statics();
-    let conn = slot.write(built(Connection::server(Config::new(), 0), "constructor accepts the config"));
+    let conn = slot.write(built(
+        Connection::server(Config::new(), 0),
+        "constructor accepts the config",
+    ));
 
     let req = receive(rx, CHROME_REQUEST);
     let mut headers = [EMPTY_HEADER; 16];
@@ -140,7 +143,10 @@ pub fn server() {
 pub fn client() {
     let (rx, tx, slot) = statics();
     // The seed for masking keys: a real client takes 16 bytes from its RNG.
-    let conn = slot.write(built(Connection::client(Config::new(), 0, black_box([0x5a; 16])), "constructor accepts the config"));
+    let conn = slot.write(built(
+        Connection::client(Config::new(), 0, black_box([0x5a; 16])),
+        "constructor accepts the config",
+    ));
     let headers_out = [Header {
         name: "User-Agent",
         value: b"wsmachine-fw/0.1",

@@ -10,9 +10,9 @@
 
 use core::hint::black_box;
 
-use wsmachine::{CloseCode, Config, Connection, MessageKind, Role};
 #[cfg(not(feature = "frames-only"))]
 use wsmachine::{Accept, ClientRequest, ParsedRequest, ResponseStatus, EMPTY_HEADER};
+use wsmachine::{CloseCode, Config, Connection, MessageKind, Role};
 
 /// Exercises the server side on arbitrary input.
 #[cfg(not(feature = "frames-only"))]
@@ -30,7 +30,10 @@ fn server(input: &mut [u8], out: &mut [u8], now: u64) {
             let _ = black_box(request.query());
             let _ = black_box(request.subprotocols().count());
             let _ = black_box(request.origin_allowed(&["https://a.example"]));
-            let proto = request.subprotocols().next().and_then(|p| core::str::from_utf8(p).ok());
+            let proto = request
+                .subprotocols()
+                .next()
+                .and_then(|p| core::str::from_utf8(p).ok());
             let opts = Accept {
                 subprotocol: proto,
                 ..Accept::default()
@@ -73,7 +76,9 @@ fn client(input: &mut [u8], out: &mut [u8], now: u64) {
 fn drive(c: &mut Connection, buf: &mut [u8], out: &mut [u8], now: u64) {
     let mut pos = 0;
     while pos < buf.len() {
-        let Some(rest) = buf.get_mut(pos..) else { break };
+        let Some(rest) = buf.get_mut(pos..) else {
+            break;
+        };
         match c.read(now, rest) {
             Ok(r) => {
                 if let Some(ev) = r.event {
@@ -104,7 +109,12 @@ fn drive(c: &mut Connection, buf: &mut [u8], out: &mut [u8], now: u64) {
     let _ = c.poll_timeout();
     let _ = c.poll_transmit(out);
     c.handle_eof();
-    let _ = black_box((c.state(), c.close_status(), c.failure(), c.should_close_transport()));
+    let _ = black_box((
+        c.state(),
+        c.close_status(),
+        c.failure(),
+        c.should_close_transport(),
+    ));
 }
 
 #[no_mangle]
@@ -122,11 +132,8 @@ pub extern "C" fn _start() -> ! {
     if let Ok(mut open) = Connection::new_open(Role::Client, Config::new(), now, [3; 16]) {
         drive(&mut open, input, out, now);
     }
-    let _ = wsmachine::validate_extended_connect(
-        black_box("CONNECT"),
-        Some("websocket"),
-        Some(b"13"),
-    );
+    let _ =
+        wsmachine::validate_extended_connect(black_box("CONNECT"), Some("websocket"), Some(b"13"));
     let mut b = wsmachine::reconnect::Backoff::new();
     let _ = black_box(b.next_delay(black_box(12345)));
     loop {}
@@ -142,7 +149,9 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // SAFETY: never actually called; the symbol does not exist, so an image in which this
     // handler is reachable does not link.
     #[cfg(not(nopanic_debug))]
-    unsafe { wsmachine_core_has_a_reachable_panic() }
+    unsafe {
+        wsmachine_core_has_a_reachable_panic()
+    }
     #[cfg(nopanic_debug)]
     loop {}
 }

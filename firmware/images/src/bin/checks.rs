@@ -120,7 +120,10 @@ fn expect_transmit(conn: &mut Connection, tx: &mut [u8], want: &[u8], what: &str
 /// across reads, and a server-initiated closing handshake.
 fn chrome_session() {
     let (rx, tx) = buffers();
-    let mut conn = built(Connection::server(Config::new(), 0), "constructor accepts the config");
+    let mut conn = built(
+        Connection::server(Config::new(), 0),
+        "constructor accepts the config",
+    );
     check(
         conn.state() == ReadyState::Connecting,
         "CONNECTING before the request",
@@ -371,7 +374,10 @@ fn chrome_session() {
 /// Firefox's request, then a client-initiated close: the server echoes the code.
 fn firefox_client_close() {
     let (rx, tx) = buffers();
-    let mut conn = built(Connection::server(Config::new(), 0), "constructor accepts the config");
+    let mut conn = built(
+        Connection::server(Config::new(), 0),
+        "constructor accepts the config",
+    );
     begin("firefox handshake");
     rx[..FIREFOX_REQUEST.len()].copy_from_slice(black_box(FIREFOX_REQUEST));
     let mut headers = [EMPTY_HEADER; 24];
@@ -516,7 +522,10 @@ fn violations() {
         begin(name);
         let mut cfg = Config::new();
         cfg.max_message_size = 64;
-        let mut conn = built(Connection::new_open(Role::Server, cfg, 0, [0; 16]), "constructor accepts the config");
+        let mut conn = built(
+            Connection::new_open(Role::Server, cfg, 0, [0; 16]),
+            "constructor accepts the config",
+        );
         let n = put_frame(rx, b0, key, payload);
         match read_one(&mut conn, 100, &mut rx[..n]) {
             Event::Failed(e) => check(e == err, "the right protocol error"),
@@ -550,7 +559,10 @@ fn violations() {
         ok();
     }
     begin("control frame over 125 bytes");
-    let mut conn = built(Connection::new_open(Role::Server, Config::new(), 0, [0; 16]), "constructor accepts the config");
+    let mut conn = built(
+        Connection::new_open(Role::Server, Config::new(), 0, [0; 16]),
+        "constructor accepts the config",
+    );
     let n = put_frame(rx, 0x89, k, &[0u8; 126]);
     match read_one(&mut conn, 0, &mut rx[..n]) {
         Event::Failed(e) => check(e == ProtocolError::ControlTooLong, "control too long"),
@@ -590,7 +602,10 @@ fn handshake_errors() {
     ];
     for (name, req, err, status_line) in cases {
         begin(name);
-        let mut conn = built(Connection::server(Config::new(), 0), "constructor accepts the config");
+        let mut conn = built(
+            Connection::server(Config::new(), 0),
+            "constructor accepts the config",
+        );
         let mut headers = [EMPTY_HEADER; 16];
         let r = conn.read_request(0, black_box(req), &mut headers);
         check(
@@ -612,7 +627,10 @@ fn handshake_errors() {
         ok();
     }
     begin("handshake timeout -> 408");
-    let mut conn = built(Connection::server(Config::new(), 0), "constructor accepts the config");
+    let mut conn = built(
+        Connection::server(Config::new(), 0),
+        "constructor accepts the config",
+    );
     conn.handle_timeout(9_999);
     check(conn.state() == ReadyState::Connecting, "not yet");
     conn.handle_timeout(10_000);
@@ -632,7 +650,10 @@ fn keepalive() {
     let mut cfg = Config::new();
     cfg.keepalive_interval_ms = 1_000;
     cfg.keepalive_timeout_ms = 3_000;
-    let mut conn = built(Connection::new_open(Role::Server, cfg, 0, [0; 16]), "constructor accepts the config");
+    let mut conn = built(
+        Connection::new_open(Role::Server, cfg, 0, [0; 16]),
+        "constructor accepts the config",
+    );
     check(conn.poll_timeout() == Some(1_000), "idle timer");
     conn.handle_timeout(1_000);
     expect_transmit(&mut conn, tx, b"\x89\x00", "keepalive ping");
@@ -671,7 +692,10 @@ fn client_session() {
         headers: &ua,
         ..ClientRequest::new("echo.example.com", "/chat")
     };
-    let mut conn = built(Connection::client(Config::new(), 0, black_box([0x5a; 16])), "constructor accepts the config");
+    let mut conn = built(
+        Connection::client(Config::new(), 0, black_box([0x5a; 16])),
+        "constructor accepts the config",
+    );
 
     begin("client request bytes");
     check(
@@ -744,7 +768,10 @@ fn client_session() {
     ok();
 
     begin("client close handshake");
-    let mut conn = built(Connection::new_open(Role::Client, Config::new(), 0, [7; 16]), "constructor accepts the config");
+    let mut conn = built(
+        Connection::new_open(Role::Client, Config::new(), 0, [7; 16]),
+        "constructor accepts the config",
+    );
     let n = conn.close(100, CloseCode::NORMAL, "done", tx).unwrap();
     let (b0, len, off) = unmask_client_frame(&mut tx[..n]);
     check(b0 == 0x88 && len == 6, "close frame");
@@ -774,7 +801,10 @@ fn client_errors() {
     let (rx, tx) = buffers();
     let req = ClientRequest::new("echo.example.com", "/chat");
     begin("wrong Sec-WebSocket-Accept refused");
-    let mut conn = built(Connection::client(Config::new(), 0, [1; 16]), "constructor accepts the config");
+    let mut conn = built(
+        Connection::client(Config::new(), 0, [1; 16]),
+        "constructor accepts the config",
+    );
     conn.write_request(&req, CLIENT_KEY, tx).unwrap();
     let resp = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
     let mut headers = [EMPTY_HEADER; 8];
@@ -787,7 +817,10 @@ fn client_errors() {
     ok();
 
     begin("403 with a body");
-    let mut conn = built(Connection::client(Config::new(), 0, [1; 16]), "constructor accepts the config");
+    let mut conn = built(
+        Connection::client(Config::new(), 0, [1; 16]),
+        "constructor accepts the config",
+    );
     conn.write_request(&req, CLIENT_KEY, tx).unwrap();
     let resp = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden";
     rx[..resp.len()].copy_from_slice(resp);
@@ -816,7 +849,10 @@ fn client_errors() {
 fn rfc_examples() {
     let (rx, _) = buffers();
     begin("RFC 6455 section 5.7 examples");
-    let mut conn = built(Connection::new_open(Role::Client, Config::new(), 0, [0; 16]), "constructor accepts the config");
+    let mut conn = built(
+        Connection::new_open(Role::Client, Config::new(), 0, [0; 16]),
+        "constructor accepts the config",
+    );
     rx[..7].copy_from_slice(b"\x81\x05Hello");
     match read_one(&mut conn, 0, &mut rx[..7]) {
         Event::Data(c) => check_bytes(c.data, b"Hello", "unmasked Hello"),
@@ -830,7 +866,10 @@ fn rfc_examples() {
         Some(Event::Data(c)) => check(c.message_finished && c.data == b"lo", "second fragment"),
         _ => panic!("expected data"),
     }
-    let mut server = built(Connection::new_open(Role::Server, Config::new(), 0, [0; 16]), "constructor accepts the config");
+    let mut server = built(
+        Connection::new_open(Role::Server, Config::new(), 0, [0; 16]),
+        "constructor accepts the config",
+    );
     rx[..11].copy_from_slice(b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
     match read_one(&mut server, 0, &mut rx[..11]) {
         Event::Data(c) => check_bytes(c.data, b"Hello", "masked Hello"),
