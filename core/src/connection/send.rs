@@ -66,36 +66,54 @@ impl Connection {
         end
     }
 
-    /// Whether a keepalive ping is queued (only while open).
-    fn ping_queued(&self) -> bool {
-        matches!(self.lifecycle, Lifecycle::Open { .. }) && self.flags.has(Flags::PING_QUEUED)
-    }
-
-    /// Length of the queued pong and keepalive ping.
+    /// Length of the queued pong and keepalive ping (both exist only while open).
+    #[inline]
     fn queued_pings_len(&self) -> usize {
+        let Lifecycle::Open { pong } = &self.lifecycle else {
+            return 0;
+        };
         let mut n = 0usize;
-        if let Lifecycle::Open { pong } = &self.lifecycle {
-            if let Some(p) = pong.get() {
-                n = self.frame_len(p.len());
-            }
+        if let Some(p) = pong.get() {
+            n = self.frame_len(p.len());
         }
-        if self.ping_queued() {
+        if self.flags.has(Flags::PING_QUEUED) {
             n = n.saturating_add(self.frame_len(0));
         }
         n
     }
 
-    /// Writes the queued pong and keepalive ping into `out` (the caller checked the room).
-    fn put_queued_pings(&mut self, out: &mut [u8]) -> usize {
+    /// Writes the queued pong and keepalive ping into `out`, whose room for their `ctrl`
+    /// bytes (from [`queued_pings_len`](Self::queued_pings_len)) the caller checked.
+    #[inline]
+    fn put_queued_pings(&mut self, ctrl: usize, out: &mut [u8]) -> usize {
+        if ctrl == 0 {
+            0
+        } else {
+            self.put_queued_pings_now(out)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_queued_pings_now(&mut self, out: &mut [u8]) -> usize {
         let mut n = 0usize;
-        if let Lifecycle::Open { mut pong } = self.lifecycle {
+        let mut payload = [0u8; 125];
+        let mut pong_len = None;
+        if let Lifecycle::Open { pong } = &mut self.lifecycle {
             if let Some(p) = pong.get() {
-                n = self.put_frame(OpCode::Pong, true, p, out);
+                let len = p.len();
+                for (d, s) in payload.iter_mut().zip(p) {
+                    *d = *s;
+                }
+                pong_len = Some(len);
                 pong.clear();
-                self.lifecycle = Lifecycle::Open { pong };
             }
         }
-        if self.ping_queued() {
+        if let Some(len) = pong_len {
+            let p = payload.get(..len).unwrap_or_default();
+            n = self.put_frame(OpCode::Pong, true, p, out);
+        }
+        if matches!(self.lifecycle, Lifecycle::Open { .. }) && self.flags.has(Flags::PING_QUEUED) {
             self.flags.set(Flags::PING_QUEUED, false);
             let rest = out.get_mut(n..).unwrap_or_default();
             n = n.saturating_add(self.put_frame(OpCode::Ping, true, &[], rest));
@@ -136,7 +154,7 @@ impl Connection {
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed });
         }
-        Ok(self.put_queued_pings(out))
+        Ok(self.put_queued_pings(needed, out))
     }
 
     /// Writes a close frame (`code`, `reason`) and moves the lifecycle on.
@@ -186,7 +204,7 @@ impl Connection {
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed });
         }
-        let n = self.put_queued_pings(out);
+        let n = self.put_queued_pings(ctrl, out);
         let rest = out.get_mut(n..).unwrap_or_default();
         Ok(n.saturating_add(self.put_frame(opcode, fin, payload, rest)))
     }
@@ -249,7 +267,7 @@ impl Connection {
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed });
         }
-        let n = self.put_queued_pings(out);
+        let n = self.put_queued_pings(ctrl, out);
         let rest = out.get_mut(n..).unwrap_or_default();
         let (hl, mask) = self.put_header(opcode, true, payload.len() as u64, rest);
         if let Some(m) = mask {
@@ -321,7 +339,7 @@ impl Connection {
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed });
         }
-        let n = self.put_queued_pings(out);
+        let n = self.put_queued_pings(ctrl, out);
         let (hl, key) = self.put_header(op, fin, len, out.get_mut(n..).unwrap_or_default());
         if op != OpCode::Continuation {
             self.tx.utf8.reset();
