@@ -21,7 +21,7 @@ import json
 import os
 import sys
 
-PEERS = ["tungstenite", "fastwebsockets", "embedded_websocket"]
+PEERS = ["tungstenite", "fastwebsockets", "embedded_websocket", "soketto"]
 WORKLOADS = [
     ("server_decode_text", "server decode, masked text"),
     ("server_decode_binary", "server decode, masked binary"),
@@ -175,8 +175,8 @@ def markdown_table(table):
 
 def peers_table(table):
     lines = [
-        "| workload | size | wsmachine (io) | tungstenite | fastwebsockets | embedded-websocket |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| workload | size | wsmachine (io) | tungstenite | fastwebsockets | embedded-websocket | soketto (base codec) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     last = None
     for r in table:
