@@ -163,6 +163,38 @@ typedef uint32_t wsm_ready_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A finer view of the state than wsm_ready_state (mirrors the Rust Phase): which side
+// started the closing handshake, and whether a refusal is being streamed.
+enum wsm_conn_phase
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The opening handshake has not completed.
+  WSM_PHASE_HANDSHAKE = 0,
+  // Server: a refusal with a streamed body is being sent (wsm_reject_head, then
+  // wsm_reject_body). Client: the body of a refusal is arriving (WSM_EVENT_REJECT_BODY).
+  WSM_PHASE_REJECTING = 1,
+  // Data may be sent and received.
+  WSM_PHASE_OPEN = 2,
+  // We sent a close frame and wait for the peer's.
+  WSM_PHASE_LOCAL_CLOSING = 3,
+  // The peer's close arrived (or the connection is failing): our close is queued for
+  // wsm_poll_transmit.
+  WSM_PHASE_REMOTE_CLOSING = 4,
+  // The connection is over.
+  WSM_PHASE_CLOSED = 5,
+  // A phase this version of the header does not know.
+  WSM_PHASE_OTHER = 99,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsm_conn_phase wsm_conn_phase;
+#else
+typedef uint32_t wsm_conn_phase;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Why a connection failed (wsm_failure_info.kind).
 enum wsm_failure_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -583,6 +615,14 @@ void wsm_conn_free(wsm_conn *conn);
 // # Safety
 // `conn` is NULL or a live handle.
 wsm_ready_state wsm_state(const wsm_conn *conn);
+
+// A finer view of the state than wsm_state (a wsm_conn_phase): which side started the
+// closing handshake, and whether a refusal is being streamed. WSM_PHASE_CLOSED for a NULL
+// or invalid handle.
+//
+// # Safety
+// `conn` is NULL or a live handle.
+wsm_conn_phase wsm_phase(const wsm_conn *conn);
 
 // Whether the caller should close the transport now (after flushing wsm_poll_transmit).
 // True for a NULL or invalid handle.
