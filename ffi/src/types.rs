@@ -44,9 +44,11 @@ pub enum wsm_result {
     WSM_ERR_PAYLOAD_OVERRUN = 18,
     /// wsm_send_payload without wsm_begin_frame.
     WSM_ERR_NO_FRAME_IN_PROGRESS = 19,
-    /// A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF).
+    /// A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF), or a
+    /// header wsm_reject / wsm_reject_head write themselves (Content-Length,
+    /// Transfer-Encoding, Connection).
     WSM_ERR_INVALID_HEADER = 20,
-    /// An HTTP status outside 200-599 given to wsm_reject.
+    /// An HTTP status outside 200-599 given to wsm_reject or wsm_reject_head.
     WSM_ERR_INVALID_STATUS = 21,
     /// The peer's opening handshake was invalid; see wsm_failure(). A server has queued the
     /// HTTP error response: flush wsm_poll_transmit and close.
