@@ -33,9 +33,10 @@
  * the first *consumed bytes of your buffer hold unmasked payload: never feed them again.
  *
  * Call order. Server: wsm_read_request (until complete) -> inspect the request ->
- * wsm_accept / wsm_reject / wsm_fail_handshake. Client: wsm_write_request ->
- * wsm_read_response (until complete). Then: wsm_read in a loop on the unconsumed bytes
- * until it reports WSM_EVENT_NONE; keep the unconsumed rest for the next socket read.
+ * wsm_accept / wsm_reject (or wsm_reject_head, then wsm_reject_body until finished) /
+ * wsm_fail_handshake. Client: wsm_write_request -> wsm_read_response (until complete).
+ * Then: wsm_read in a loop on the unconsumed bytes until it reports WSM_EVENT_NONE; keep
+ * the unconsumed rest for the next socket read.
  * After every wsm_read, wsm_handle_timeout and wsm_handle_eof: call wsm_poll_transmit until
  * it writes 0 bytes and send what it wrote; then if wsm_should_close_transport() is true,
  * close the socket; then re-arm your timer from wsm_poll_timeout. Sending (wsm_send*,
@@ -118,9 +119,11 @@ enum wsm_result
   WSM_ERR_PAYLOAD_OVERRUN = 18,
   // wsm_send_payload without wsm_begin_frame.
   WSM_ERR_NO_FRAME_IN_PROGRESS = 19,
-  // A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF).
+  // A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF), or a
+  // header wsm_reject / wsm_reject_head write themselves (Content-Length,
+  // Transfer-Encoding, Connection).
   WSM_ERR_INVALID_HEADER = 20,
-  // An HTTP status outside 200-599 given to wsm_reject.
+  // An HTTP status outside 200-599 given to wsm_reject or wsm_reject_head.
   WSM_ERR_INVALID_STATUS = 21,
   // The peer's opening handshake was invalid; see wsm_failure(). A server has queued the
   // HTTP error response: flush wsm_poll_transmit and close.
@@ -160,6 +163,38 @@ enum wsm_ready_state
 typedef enum wsm_ready_state wsm_ready_state;
 #else
 typedef uint32_t wsm_ready_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// A finer view of the state than wsm_ready_state (mirrors the Rust Phase): which side
+// started the closing handshake, and whether a refusal is being streamed.
+enum wsm_conn_phase
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The opening handshake has not completed.
+  WSM_PHASE_HANDSHAKE = 0,
+  // Server: a refusal with a streamed body is being sent (wsm_reject_head, then
+  // wsm_reject_body). Client: the body of a refusal is arriving (WSM_EVENT_REJECT_BODY).
+  WSM_PHASE_REJECTING = 1,
+  // Data may be sent and received.
+  WSM_PHASE_OPEN = 2,
+  // We sent a close frame and wait for the peer's.
+  WSM_PHASE_LOCAL_CLOSING = 3,
+  // The peer's close arrived (or the connection is failing): our close is queued for
+  // wsm_poll_transmit.
+  WSM_PHASE_REMOTE_CLOSING = 4,
+  // The connection is over.
+  WSM_PHASE_CLOSED = 5,
+  // A phase this version of the header does not know.
+  WSM_PHASE_OTHER = 99,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum wsm_conn_phase wsm_conn_phase;
+#else
+typedef uint32_t wsm_conn_phase;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -584,6 +619,14 @@ void wsm_conn_free(wsm_conn *conn);
 // `conn` is NULL or a live handle.
 wsm_ready_state wsm_state(const wsm_conn *conn);
 
+// A finer view of the state than wsm_state (a wsm_conn_phase): which side started the
+// closing handshake, and whether a refusal is being streamed. WSM_PHASE_CLOSED for a NULL
+// or invalid handle.
+//
+// # Safety
+// `conn` is NULL or a live handle.
+wsm_conn_phase wsm_phase(const wsm_conn *conn);
+
 // Whether the caller should close the transport now (after flushing wsm_poll_transmit).
 // True for a NULL or invalid handle.
 //
@@ -651,12 +694,37 @@ wsm_result wsm_read_request(wsm_conn *conn, uint64_t now, const uint8_t *buf, si
 wsm_result wsm_accept(wsm_conn *conn, uint64_t now, const wsm_accept_options *opts, uint8_t *out, size_t out_len, size_t *written);
 
 // Server: refuses the request with a complete HTTP response (`status` 200-599, extra
-// headers, body) written into `out`. Close the transport after sending it.
+// headers, body) written into `out`. The library writes Content-Length and Connection:
+// close itself: headers named Content-Length, Transfer-Encoding or Connection are refused
+// (WSM_ERR_INVALID_HEADER). Also allowed after wsm_read_request returned WSM_ERR_HANDSHAKE
+// or after wsm_fail_handshake: this response replaces the standard one queued for
+// wsm_poll_transmit (which then writes nothing). Close the transport after sending it. To
+// stream the body instead, use wsm_reject_head and wsm_reject_body.
 //
 // # Safety
 // `conn` a live handle; `headers` `header_count` readable entries; `body` `body_len`
 // readable bytes; `out` `out_len` writable bytes; `written` writable.
 wsm_result wsm_reject(wsm_conn *conn, uint16_t status, const wsm_header *headers, size_t header_count, const uint8_t *body, size_t body_len, uint8_t *out, size_t out_len, size_t *written);
+
+// Server: refuses the request with a response whose body is streamed: writes the head
+// (`status` 200-599, extra headers, Transfer-Encoding: chunked, Connection: close) into
+// `out`; send the body with wsm_reject_body. The same states and header rules as wsm_reject
+// apply. Until the body is finished the phase is WSM_PHASE_REJECTING.
+//
+// # Safety
+// `conn` a live handle; `headers` `header_count` readable entries; `out` `out_len` writable
+// bytes; `written` writable.
+wsm_result wsm_reject_head(wsm_conn *conn, uint16_t status, const wsm_header *headers, size_t header_count, uint8_t *out, size_t out_len, size_t *written);
+
+// Server: after wsm_reject_head, writes `data` as one chunk of the body into `out` (nothing
+// when `len` is 0); with `finished`, also the terminating empty chunk, after which the
+// connection is closed: close the transport after sending it. WSM_ERR_INVALID_STATE
+// without a preceding wsm_reject_head.
+//
+// # Safety
+// `conn` a live handle; `data` `len` readable bytes; `out` `out_len` writable bytes;
+// `written` writable.
+wsm_result wsm_reject_body(wsm_conn *conn, const uint8_t *data, size_t len, bool finished, uint8_t *out, size_t out_len, size_t *written);
 
 // Server: rejects the request with the standard response for `error` (a
 // wsm_handshake_error, e.g. WSM_HE_ORIGIN_NOT_ALLOWED for 403), written by

@@ -217,6 +217,19 @@ pub unsafe extern "C" fn wsm_state(conn: *const wsm_conn) -> wsm_ready_state {
     s.map_or(wsm_ready_state::WSM_CLOSED, wsm_ready_state::from)
 }
 
+/// A finer view of the state than wsm_state (a wsm_conn_phase): which side started the
+/// closing handshake, and whether a refusal is being streamed. WSM_PHASE_CLOSED for a NULL
+/// or invalid handle.
+///
+/// # Safety
+/// `conn` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn wsm_phase(conn: *const wsm_conn) -> wsm_conn_phase {
+    // SAFETY: forwarded contract.
+    let p = unsafe { read_conn(conn, |c| c.phase()) };
+    p.map_or(wsm_conn_phase::WSM_PHASE_CLOSED, wsm_conn_phase::from)
+}
+
 /// Whether the caller should close the transport now (after flushing wsm_poll_transmit).
 /// True for a NULL or invalid handle.
 ///

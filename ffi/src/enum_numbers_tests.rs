@@ -10,7 +10,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use wsmachine::frame::OpCode;
-use wsmachine::{CloseCode, CloseStatus, ReadyState};
+use wsmachine::{CloseCode, CloseStatus, Phase, ReadyState};
 
 use crate::*;
 
@@ -29,6 +29,7 @@ fn rust_enums() -> Vec<(&'static str, Vec<(String, u32)>)> {
         wsm_role,
         wsm_message_kind,
         wsm_ready_state,
+        wsm_conn_phase,
         wsm_event_type,
         wsm_protocol_error,
         wsm_handshake_error,
@@ -124,6 +125,7 @@ fn every_variant_round_trips_through_from_u32() {
         wsm_role,
         wsm_message_kind,
         wsm_ready_state,
+        wsm_conn_phase,
         wsm_event_type,
         wsm_protocol_error,
         wsm_handshake_error,
@@ -207,6 +209,43 @@ fn c_ready_states_are_the_cores() {
         assert_eq!(format!("{c:?}"), format!("WSM_{}", upper(s)));
     }
     assert_eq!(wsm_ready_state::ALL.len(), READY_STATES.len());
+}
+
+/// `LocalClosing` -> `LOCAL_CLOSING`.
+fn upper_snake<T: core::fmt::Debug>(v: T) -> String {
+    let mut s = String::new();
+    for (i, c) in format!("{v:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            s.push('_');
+        }
+        s.push(c.to_ascii_uppercase());
+    }
+    s
+}
+
+/// The core's phases this version knows (`Phase` is non-exhaustive: a new one maps to
+/// WSM_PHASE_OTHER until it gets its own number).
+const PHASES: [Phase; 6] = [
+    Phase::Handshake,
+    Phase::Rejecting,
+    Phase::Open,
+    Phase::LocalClosing,
+    Phase::RemoteClosing,
+    Phase::Closed,
+];
+
+#[test]
+fn c_phases_are_the_cores() {
+    for p in PHASES {
+        let c = wsm_conn_phase::from(p);
+        assert_eq!(format!("{c:?}"), format!("WSM_PHASE_{}", upper_snake(p)));
+    }
+    // Every C phase but OTHER stands for exactly one core phase.
+    assert_eq!(wsm_conn_phase::ALL.len(), PHASES.len() + 1);
+    assert_eq!(
+        wsm_conn_phase::ALL.last(),
+        Some(&wsm_conn_phase::WSM_PHASE_OTHER)
+    );
 }
 
 #[test]

@@ -165,7 +165,12 @@ pub unsafe extern "C" fn wsm_accept(
 }
 
 /// Server: refuses the request with a complete HTTP response (`status` 200-599, extra
-/// headers, body) written into `out`. Close the transport after sending it.
+/// headers, body) written into `out`. The library writes Content-Length and Connection:
+/// close itself: headers named Content-Length, Transfer-Encoding or Connection are refused
+/// (WSM_ERR_INVALID_HEADER). Also allowed after wsm_read_request returned WSM_ERR_HANDSHAKE
+/// or after wsm_fail_handshake: this response replaces the standard one queued for
+/// wsm_poll_transmit (which then writes nothing). Close the transport after sending it. To
+/// stream the body instead, use wsm_reject_head and wsm_reject_body.
 ///
 /// # Safety
 /// `conn` a live handle; `headers` `header_count` readable entries; `body` `body_len`
@@ -189,6 +194,61 @@ pub unsafe extern "C" fn wsm_reject(
             let mut hs = [EMPTY_HEADER; WSM_MAX_HEADERS];
             let n = import_headers(array(headers, header_count)?, &mut hs)?;
             Ok(c.reject(status, hs.get(..n).unwrap_or_default(), body, out))
+        })
+    }
+}
+
+/// Server: refuses the request with a response whose body is streamed: writes the head
+/// (`status` 200-599, extra headers, Transfer-Encoding: chunked, Connection: close) into
+/// `out`; send the body with wsm_reject_body. The same states and header rules as wsm_reject
+/// apply. Until the body is finished the phase is WSM_PHASE_REJECTING.
+///
+/// # Safety
+/// `conn` a live handle; `headers` `header_count` readable entries; `out` `out_len` writable
+/// bytes; `written` writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsm_reject_head(
+    conn: *mut wsm_conn,
+    status: u16,
+    headers: *const wsm_header,
+    header_count: usize,
+    out: *mut u8,
+    out_len: usize,
+    written: *mut usize,
+) -> wsm_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        write_into(conn, out, out_len, written, |c, out| {
+            let mut hs = [EMPTY_HEADER; WSM_MAX_HEADERS];
+            let n = import_headers(array(headers, header_count)?, &mut hs)?;
+            Ok(c.reject_head(status, hs.get(..n).unwrap_or_default(), out))
+        })
+    }
+}
+
+/// Server: after wsm_reject_head, writes `data` as one chunk of the body into `out` (nothing
+/// when `len` is 0); with `finished`, also the terminating empty chunk, after which the
+/// connection is closed: close the transport after sending it. WSM_ERR_INVALID_STATE
+/// without a preceding wsm_reject_head.
+///
+/// # Safety
+/// `conn` a live handle; `data` `len` readable bytes; `out` `out_len` writable bytes;
+/// `written` writable.
+#[no_mangle]
+pub unsafe extern "C" fn wsm_reject_body(
+    conn: *mut wsm_conn,
+    data: *const u8,
+    len: usize,
+    finished: bool,
+    out: *mut u8,
+    out_len: usize,
+    written: *mut usize,
+) -> wsm_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        write_into(conn, out, out_len, written, |c, out| {
+            let data = bytes(data, len)?;
+            Ok(c.reject_body(data, finished, out))
         })
     }
 }

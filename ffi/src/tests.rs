@@ -466,6 +466,78 @@ fn argument_checks() {
     assert_eq!(r, wsm_result::WSM_ERR_INVALID_STATE);
 }
 
+fn phase(h: *mut wsm_conn) -> wsm_conn_phase {
+    // SAFETY: live handle.
+    unsafe { wsm_phase(h) }
+}
+
+#[test]
+fn server_streams_a_refusal() {
+    let mut mem = Mem([0; 1024]);
+    let h = init(&mut mem, wsm_role::WSM_ROLE_SERVER, None);
+    let mut headers = [EMPTY; 8];
+    let mut req = wsm_request {
+        method: wsm_str::NONE,
+        target: wsm_str::NONE,
+        path: wsm_str::NONE,
+        query: wsm_str::NONE,
+        header_count: 0,
+        head_len: 0,
+    };
+    let mut complete = false;
+    // SAFETY: live handle; REQUEST readable; `headers` has 8 writable entries; the
+    // out-pointers are writable.
+    let r = unsafe {
+        wsm_read_request(
+            h,
+            0,
+            REQUEST.as_ptr(),
+            REQUEST.len(),
+            headers.as_mut_ptr(),
+            headers.len(),
+            &mut req,
+            &mut complete,
+        )
+    };
+    assert_eq!(r, wsm_result::WSM_OK);
+    assert!(complete);
+    assert_eq!(phase(h), wsm_conn_phase::WSM_PHASE_HANDSHAKE);
+
+    let mut out = [0u8; 256];
+    let mut n = 0usize;
+    // A body before the head is refused.
+    // SAFETY: live handle; "x" readable; `out` writable; `n` writable.
+    let r = unsafe { wsm_reject_body(h, b"x".as_ptr(), 1, false, out.as_mut_ptr(), 256, &mut n) };
+    assert_eq!(r, wsm_result::WSM_ERR_INVALID_STATE);
+    let retry = wsm_header {
+        name: wsm_str::from("Retry-After"),
+        value: b"5".as_ptr(),
+        value_len: 1,
+    };
+    // SAFETY: live handle; one readable header; `out` writable; `n` writable.
+    let r = unsafe { wsm_reject_head(h, 503, &retry, 1, out.as_mut_ptr(), out.len(), &mut n) };
+    assert_eq!(r, wsm_result::WSM_OK);
+    assert_eq!(
+        &out[..n],
+        &b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\
+Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"[..]
+    );
+    assert_eq!(phase(h), wsm_conn_phase::WSM_PHASE_REJECTING);
+    // SAFETY: live handle; NULL data with length 0; `out` writable; `n` writable.
+    let r = unsafe { wsm_reject_body(h, null(), 0, true, out.as_mut_ptr(), out.len(), &mut n) };
+    assert_eq!(r, wsm_result::WSM_OK);
+    assert_eq!(&out[..n], b"0\r\n\r\n");
+    assert_eq!(phase(h), wsm_conn_phase::WSM_PHASE_CLOSED);
+    // SAFETY: live handle.
+    assert!(unsafe { wsm_should_close_transport(h) });
+    // SAFETY: NULL is allowed.
+    let p = unsafe { wsm_phase(null()) };
+    assert_eq!(p, wsm_conn_phase::WSM_PHASE_CLOSED);
+    // SAFETY: live handle; NULL `written` must be refused.
+    let r = unsafe { wsm_reject_head(h, 503, null(), 0, out.as_mut_ptr(), 8, null_mut()) };
+    assert_eq!(r, wsm_result::WSM_ERR_NULL);
+}
+
 #[test]
 fn heap_handle_new_and_free() {
     let mut h: *mut wsm_conn = null_mut();

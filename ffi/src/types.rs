@@ -3,7 +3,7 @@
 
 use core::ffi::c_char;
 
-use wsmachine::{Error, HandshakeError, ProtocolError, ReadyState};
+use wsmachine::{Error, HandshakeError, Phase, ProtocolError, ReadyState};
 
 use crate::c_enum::c_enum;
 
@@ -44,9 +44,11 @@ pub enum wsm_result {
     WSM_ERR_PAYLOAD_OVERRUN = 18,
     /// wsm_send_payload without wsm_begin_frame.
     WSM_ERR_NO_FRAME_IN_PROGRESS = 19,
-    /// A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF).
+    /// A header, host, target or subprotocol is not legal HTTP (e.g. contains CR/LF), or a
+    /// header wsm_reject / wsm_reject_head write themselves (Content-Length,
+    /// Transfer-Encoding, Connection).
     WSM_ERR_INVALID_HEADER = 20,
-    /// An HTTP status outside 200-599 given to wsm_reject.
+    /// An HTTP status outside 200-599 given to wsm_reject or wsm_reject_head.
     WSM_ERR_INVALID_STATUS = 21,
     /// The peer's opening handshake was invalid; see wsm_failure(). A server has queued the
     /// HTTP error response: flush wsm_poll_transmit and close.
@@ -160,6 +162,53 @@ impl From<ReadyState> for wsm_ready_state {
             ReadyState::Open => wsm_ready_state::WSM_OPEN,
             ReadyState::Closing => wsm_ready_state::WSM_CLOSING,
             ReadyState::Closed => wsm_ready_state::WSM_CLOSED,
+        }
+    }
+}
+
+/// A finer view of the state than wsm_ready_state (mirrors the Rust Phase): which side
+/// started the closing handshake, and whether a refusal is being streamed.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum wsm_conn_phase {
+    /// The opening handshake has not completed.
+    WSM_PHASE_HANDSHAKE = 0,
+    /// Server: a refusal with a streamed body is being sent (wsm_reject_head, then
+    /// wsm_reject_body). Client: the body of a refusal is arriving (WSM_EVENT_REJECT_BODY).
+    WSM_PHASE_REJECTING = 1,
+    /// Data may be sent and received.
+    WSM_PHASE_OPEN = 2,
+    /// We sent a close frame and wait for the peer's.
+    WSM_PHASE_LOCAL_CLOSING = 3,
+    /// The peer's close arrived (or the connection is failing): our close is queued for
+    /// wsm_poll_transmit.
+    WSM_PHASE_REMOTE_CLOSING = 4,
+    /// The connection is over.
+    WSM_PHASE_CLOSED = 5,
+    /// A phase this version of the header does not know.
+    WSM_PHASE_OTHER = 99,
+}
+c_enum!(wsm_conn_phase {
+    WSM_PHASE_HANDSHAKE,
+    WSM_PHASE_REJECTING,
+    WSM_PHASE_OPEN,
+    WSM_PHASE_LOCAL_CLOSING,
+    WSM_PHASE_REMOTE_CLOSING,
+    WSM_PHASE_CLOSED,
+    WSM_PHASE_OTHER
+});
+
+impl From<Phase> for wsm_conn_phase {
+    fn from(p: Phase) -> Self {
+        use wsm_conn_phase::*;
+        match p {
+            Phase::Handshake => WSM_PHASE_HANDSHAKE,
+            Phase::Rejecting => WSM_PHASE_REJECTING,
+            Phase::Open => WSM_PHASE_OPEN,
+            Phase::LocalClosing => WSM_PHASE_LOCAL_CLOSING,
+            Phase::RemoteClosing => WSM_PHASE_REMOTE_CLOSING,
+            Phase::Closed => WSM_PHASE_CLOSED,
+            _ => WSM_PHASE_OTHER,
         }
     }
 }

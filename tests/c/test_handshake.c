@@ -1,6 +1,6 @@
-/* Opening handshakes: the server side (wsm_read_request, wsm_accept, wsm_reject,
- * wsm_fail_handshake, error responses) and the client side (wsm_write_request,
- * wsm_read_response). */
+/* Opening handshakes: the server side (wsm_read_request, wsm_accept, wsm_reject, streamed
+ * refusals with wsm_reject_head / wsm_reject_body, wsm_fail_handshake, error responses), the
+ * client side (wsm_write_request, wsm_read_response), and wsm_phase through a session. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,6 +396,233 @@ static void test_server_incomplete_head_at_limit(void) {
     ep_free(&s);
 }
 
+static wsm_header hdr(const char *name, const char *value) {
+    wsm_header h;
+    h.name.ptr = name;
+    h.name.len = slen(name);
+    h.value = u8(value);
+    h.value_len = slen(value);
+    return h;
+}
+
+/* A refusal whose body is streamed: the head, two chunks, the end; every byte checked. */
+static void test_server_streamed_refusal(void) {
+    endpoint s;
+    uint8_t out[256];
+    size_t n = 0;
+    wsm_header hs[2];
+    static const char head[] = "HTTP/1.1 429 Too Many Requests\r\n"
+                               "Retry-After: 30\r\n"
+                               "Content-Type: text/plain\r\n"
+                               "Transfer-Encoding: chunked\r\n"
+                               "Connection: close\r\n"
+                               "\r\n";
+    static const char second[] = "come back in half a minute"; /* 26 bytes: chunk size 1a */
+    read_valid(&s);
+    hs[0] = hdr("Retry-After", "30");
+    hs[1] = hdr("Content-Type", "text/plain");
+    REQUIRE_OK(wsm_reject_head(s.conn, 429, hs, 2, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, head);
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING);
+    CHECK_EQ(wsm_state(s.conn), WSM_CLOSED);
+    CHECK(!wsm_should_close_transport(s.conn)); /* the body is still to come */
+    /* The answer is decided: nothing else may start, and nothing is queued. */
+    CHECK_RES(wsm_accept(s.conn, 0, NULL, out, sizeof out, &n), WSM_ERR_INVALID_STATE);
+    CHECK_RES(wsm_reject(s.conn, 429, NULL, 0, NULL, 0, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    CHECK_RES(wsm_reject_head(s.conn, 429, NULL, 0, out, sizeof out, &n), WSM_ERR_INVALID_STATE);
+    CHECK_RES(wsm_fail_handshake(s.conn, WSM_HE_ORIGIN_NOT_ALLOWED), WSM_ERR_INVALID_STATE);
+    CHECK_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
+    CHECK_EQ(n, 0);
+    REQUIRE_OK(wsm_reject_body(s.conn, u8("slow down"), 9, false, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, "9\r\nslow down\r\n");
+    /* Empty data without `finished` writes nothing. */
+    n = 99;
+    CHECK_OK(wsm_reject_body(s.conn, NULL, 0, false, out, sizeof out, &n));
+    CHECK_EQ(n, 0);
+    REQUIRE_OK(wsm_reject_body(s.conn, u8(second), slen(second), false, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, "1a\r\ncome back in half a minute\r\n");
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING);
+    CHECK(!wsm_should_close_transport(s.conn));
+    REQUIRE_OK(wsm_reject_body(s.conn, NULL, 0, true, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, "0\r\n\r\n");
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
+    CHECK(wsm_should_close_transport(s.conn));
+    CHECK_RES(wsm_reject_body(s.conn, u8("x"), 1, true, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    CHECK_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
+    CHECK_EQ(n, 0);
+    ep_free(&s);
+}
+
+static void test_server_reject_body_needs_a_head(void) {
+    endpoint s, c;
+    uint8_t out[256];
+    size_t n = 0;
+    REQUIRE_OK(ep_init(&s, "server", WSM_ROLE_SERVER, NULL));
+    /* Before the request... */
+    CHECK_RES(wsm_reject_body(s.conn, u8("x"), 1, false, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    ep_free(&s);
+    /* ...after it, undecided... */
+    read_valid(&s);
+    CHECK_RES(wsm_reject_body(s.conn, u8("x"), 1, false, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    CHECK_RES(wsm_reject_body(s.conn, NULL, 0, true, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_HANDSHAKE);
+    /* (argument checks come first) */
+    CHECK_RES(wsm_reject_body(NULL, u8("x"), 1, false, out, sizeof out, &n), WSM_ERR_NULL);
+    CHECK_RES(wsm_reject_body(s.conn, u8("x"), 1, false, out, sizeof out, NULL), WSM_ERR_NULL);
+    CHECK_RES(wsm_reject_head(s.conn, 403, NULL, 0, out, sizeof out, NULL), WSM_ERR_NULL);
+    CHECK_RES(wsm_reject_head(NULL, 403, NULL, 0, out, sizeof out, &n), WSM_ERR_NULL);
+    /* ...and after a complete refusal. */
+    REQUIRE_OK(wsm_reject(s.conn, 403, NULL, 0, NULL, 0, out, sizeof out, &n));
+    CHECK_RES(wsm_reject_body(s.conn, u8("x"), 1, true, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    ep_free(&s);
+    /* A client has no refusal to stream. */
+    REQUIRE_OK(ep_init(&c, "client", WSM_ROLE_CLIENT, NULL));
+    CHECK_RES(wsm_reject_head(c.conn, 403, NULL, 0, out, sizeof out, &n), WSM_ERR_INVALID_STATE);
+    CHECK_RES(wsm_reject_body(c.conn, u8("x"), 1, true, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    ep_free(&c);
+}
+
+/* After a bad request the application may answer with its own response instead of the
+ * standard one, which is then never sent. */
+static void test_server_refusal_replaces_the_standard_response(void) {
+    static const char bad[] = "GET / HTTP/1.1\r\nHost: h\r\n" UPG KEY
+                              "Sec-WebSocket-Version: 8\r\n\r\n";
+    static const char expect[] = "HTTP/1.1 426 Upgrade Required\r\n"
+                                 "Sec-WebSocket-Version: 13\r\n"
+                                 "Content-Type: text/plain\r\n"
+                                 "Content-Length: 14\r\n"
+                                 "Connection: close\r\n"
+                                 "\r\n"
+                                 "use version 13";
+    endpoint s;
+    wsm_header h[HDRS], hs[2];
+    wsm_request r;
+    wsm_failure_info fi;
+    bool complete = false;
+    uint8_t out[512];
+    size_t n = 0;
+
+    REQUIRE_OK(ep_init(&s, "server", WSM_ROLE_SERVER, NULL));
+    CHECK_RES(wsm_read_request(s.conn, 0, u8(bad), slen(bad), h, HDRS, &r, &complete),
+              WSM_ERR_HANDSHAKE);
+    hs[0] = hdr("Sec-WebSocket-Version", "13");
+    hs[1] = hdr("Content-Type", "text/plain");
+    REQUIRE_OK(wsm_reject(s.conn, 426, hs, 2, u8("use version 13"), 14, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, expect);
+    CHECK(wsm_should_close_transport(s.conn));
+    CHECK_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
+    CHECK_EQ(n, 0); /* the standard 426 is gone */
+    CHECK_OK(wsm_failure(s.conn, &fi));
+    CHECK_EQ(fi.kind, WSM_FAILURE_HANDSHAKE);
+    CHECK_EQ(fi.handshake_error, WSM_HE_UNSUPPORTED_VERSION);
+    ep_free(&s);
+
+    /* The streamed form, after wsm_fail_handshake. */
+    read_valid(&s);
+    REQUIRE_OK(wsm_fail_handshake(s.conn, WSM_HE_ORIGIN_NOT_ALLOWED));
+    REQUIRE_OK(wsm_reject_head(s.conn, 403, NULL, 0, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, "HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n"
+                            "Connection: close\r\n\r\n");
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING);
+    CHECK_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
+    CHECK_EQ(n, 0); /* the standard 403 is gone */
+    REQUIRE_OK(wsm_reject_body(s.conn, u8("not from there"), 14, true, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, "e\r\nnot from there\r\n0\r\n\r\n");
+    CHECK(wsm_should_close_transport(s.conn));
+    CHECK_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
+    CHECK_EQ(n, 0);
+    ep_free(&s);
+
+    /* Once the standard response is out, it is too late. */
+    REQUIRE_OK(ep_init(&s, "server", WSM_ROLE_SERVER, NULL));
+    CHECK_RES(wsm_read_request(s.conn, 0, u8(bad), slen(bad), h, HDRS, &r, &complete),
+              WSM_ERR_HANDSHAKE);
+    CHECK_OK(wsm_poll_transmit(s.conn, out, sizeof out, &n));
+    CHECK(n > 13 && memcmp(out, "HTTP/1.1 426 ", 13) == 0);
+    CHECK_RES(wsm_reject(s.conn, 426, NULL, 0, NULL, 0, out, sizeof out, &n),
+              WSM_ERR_INVALID_STATE);
+    CHECK_RES(wsm_reject_head(s.conn, 426, NULL, 0, out, sizeof out, &n), WSM_ERR_INVALID_STATE);
+    ep_free(&s);
+}
+
+/* The library frames the body itself: headers that would contradict it are refused. */
+static void test_server_refusal_refuses_framing_headers(void) {
+    static const char *const framing[] = {"Content-Length", "transfer-encoding", "CONNECTION"};
+    endpoint s;
+    wsm_header hs[2];
+    uint8_t out[512];
+    size_t i, n = 0;
+    read_valid(&s);
+    hs[0] = hdr("X-Fine", "1");
+    for (i = 0; i < sizeof framing / sizeof framing[0]; i++) {
+        hs[1] = hdr(framing[i], "4");
+        CHECK_RES(wsm_reject(s.conn, 400, hs, 2, u8("body"), 4, out, sizeof out, &n),
+                  WSM_ERR_INVALID_HEADER);
+        CHECK_RES(wsm_reject_head(s.conn, 400, hs, 2, out, sizeof out, &n),
+                  WSM_ERR_INVALID_HEADER);
+    }
+    /* The other checks of a refusal head. */
+    CHECK_RES(wsm_reject_head(s.conn, 101, NULL, 0, out, sizeof out, &n), WSM_ERR_INVALID_STATUS);
+    CHECK_RES(wsm_reject_head(s.conn, 600, NULL, 0, out, sizeof out, &n), WSM_ERR_INVALID_STATUS);
+    hs[1] = hdr("X-Evil", "a\r\nInjected: 1");
+    CHECK_RES(wsm_reject_head(s.conn, 400, hs, 2, out, sizeof out, &n), WSM_ERR_INVALID_HEADER);
+    CHECK_RES(wsm_reject_head(s.conn, 400, NULL, 1, out, sizeof out, &n), WSM_ERR_NULL);
+    CHECK_RES(wsm_reject_head(s.conn, 400, hs, WSM_MAX_HEADERS + 1, out, sizeof out, &n),
+              WSM_ERR_INVALID_ARGUMENT);
+    /* Nothing changed: still undecided, and a clean head goes out. */
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_HANDSHAKE);
+    CHECK(!wsm_should_close_transport(s.conn));
+    REQUIRE_OK(wsm_reject_head(s.conn, 400, hs, 1, out, sizeof out, &n));
+    CHECK_BYTES_STR(out, n, "HTTP/1.1 400 Bad Request\r\nX-Fine: 1\r\n"
+                            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING);
+    ep_free(&s);
+}
+
+static void test_server_streamed_refusal_buffer_too_small(void) {
+    static const char head[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Transfer-Encoding: chunked\r\n"
+                               "Connection: close\r\n"
+                               "\r\n";
+    endpoint s;
+    uint8_t out[256];
+    size_t n = 0, needed = 0;
+    read_valid(&s);
+    memset(out, '#', sizeof out);
+    CHECK_RES(wsm_reject_head(s.conn, 503, NULL, 0, out, 20, &needed), WSM_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ(needed, slen(head));
+    CHECK(out[0] == '#' && out[19] == '#'); /* nothing written */
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_HANDSHAKE);
+    CHECK(!wsm_should_close_transport(s.conn));
+    /* NULL with length 0 asks for the size. */
+    CHECK_RES(wsm_reject_head(s.conn, 503, NULL, 0, NULL, 0, &n), WSM_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ(n, needed);
+    REQUIRE_OK(wsm_reject_head(s.conn, 503, NULL, 0, out, needed, &n));
+    CHECK_BYTES_STR(out, n, head);
+    /* The last piece together with the end: one chunk and the terminator (14 bytes). */
+    memset(out, '#', sizeof out);
+    CHECK_RES(wsm_reject_body(s.conn, u8("busy"), 4, true, out, 13, &needed),
+              WSM_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ(needed, 14);
+    CHECK(out[0] == '#' && out[12] == '#'); /* nothing written */
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING); /* not finished */
+    CHECK(!wsm_should_close_transport(s.conn));
+    CHECK_RES(wsm_reject_body(s.conn, u8("busy"), 4, true, NULL, 0, &n), WSM_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ(n, 14);
+    REQUIRE_OK(wsm_reject_body(s.conn, u8("busy"), 4, true, out, needed, &n));
+    CHECK_BYTES_STR(out, n, "4\r\nbusy\r\n0\r\n\r\n");
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
+    CHECK(wsm_should_close_transport(s.conn));
+    ep_free(&s);
+}
+
 static void test_client_writes_request(void) {
     endpoint c, s;
     static const char *const protos[] = {"chat", "superchat"};
@@ -706,6 +933,115 @@ static void test_client_rejects_bad_accept_and_unoffered_subprotocol(void) {
     }
 }
 
+/* wsm_phase from the handshake to the end: the client closes (LOCAL_CLOSING on its side,
+ * REMOTE_CLOSING on the server's), then a server closes, then a server fails a connection. */
+static void test_phase_through_a_session(void) {
+    endpoint c, s;
+    wsm_client_request req;
+    wsm_response resp;
+    wsm_header h[HDRS];
+    uint8_t buf[1024], frame[64];
+    size_t n = 0, m = 0, consumed = 0;
+    bool complete = false;
+    wsm_event ev;
+    int round;
+    start_handshake(&c, &s, &req);
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_HANDSHAKE);
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_HANDSHAKE);
+    REQUIRE_OK(wsm_accept(s.conn, 0, NULL, buf, sizeof buf, &n));
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_OPEN);
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_HANDSHAKE);
+    REQUIRE_OK(wsm_read_response(c.conn, 0, &req, buf, n, h, HDRS, &resp, &complete));
+    REQUIRE(complete && resp.accepted);
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_OPEN);
+    /* The client closes. */
+    REQUIRE_OK(wsm_close(c.conn, 0, 1000, u8("done"), 4, frame, sizeof frame, &m));
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_LOCAL_CLOSING);
+    CHECK_EQ(wsm_state(c.conn), WSM_CLOSING);
+    /* The server reads it: remote closing until its reply is out. */
+    REQUIRE_OK(wsm_read(s.conn, 0, frame, m, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_CLOSE);
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REMOTE_CLOSING);
+    CHECK_EQ(wsm_state(s.conn), WSM_CLOSING);
+    REQUIRE_OK(wsm_poll_transmit(s.conn, buf, sizeof buf, &n));
+    CHECK(n > 0);
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
+    /* The client reads the reply: closed (waiting for the server to end TCP, then EOF). */
+    REQUIRE_OK(wsm_read(c.conn, 0, buf, n, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_CLOSE);
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_CLOSED);
+    CHECK_OK(wsm_handle_eof(c.conn));
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_CLOSED);
+    ep_free(&c);
+    ep_free(&s);
+
+    for (round = 0; round < 2; round++) {
+        start_handshake(&c, &s, &req);
+        REQUIRE_OK(wsm_accept(s.conn, 0, NULL, buf, sizeof buf, &n));
+        REQUIRE_OK(wsm_read_response(c.conn, 0, &req, buf, n, h, HDRS, &resp, &complete));
+        if (round == 0) {
+            /* The server closes: LOCAL_CLOSING there, REMOTE_CLOSING at the client. */
+            REQUIRE_OK(wsm_close(s.conn, 0, 1001, NULL, 0, frame, sizeof frame, &m));
+            CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_LOCAL_CLOSING);
+            REQUIRE_OK(wsm_read(c.conn, 0, frame, m, &consumed, &ev));
+            CHECK_EQ(ev.kind, WSM_EVENT_CLOSE);
+            CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_REMOTE_CLOSING);
+            REQUIRE_OK(wsm_poll_transmit(c.conn, buf, sizeof buf, &n));
+            CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_CLOSED);
+            REQUIRE_OK(wsm_read(s.conn, 0, buf, n, &consumed, &ev));
+            CHECK_EQ(ev.kind, WSM_EVENT_CLOSE);
+            CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
+        } else {
+            /* An unmasked frame from the client: the server fails the connection, its close
+             * (1002) queued: REMOTE_CLOSING until that is out. */
+            m = make_frame(frame, 0x81, NULL, "hi", 2);
+            REQUIRE_OK(wsm_read(s.conn, 0, frame, m, &consumed, &ev));
+            CHECK_EQ(ev.kind, WSM_EVENT_FAILED);
+            CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REMOTE_CLOSING);
+            REQUIRE_OK(wsm_poll_transmit(s.conn, buf, sizeof buf, &n));
+            CHECK(n > 0);
+            CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
+        }
+        ep_free(&c);
+        ep_free(&s);
+    }
+    /* A NULL handle reads as closed. */
+    CHECK_EQ(wsm_phase(NULL), WSM_PHASE_CLOSED);
+}
+
+/* A client reading a streamed refusal is REJECTING until the body ends: a chunked body has no
+ * Content-Length, so it ends with the transport. (The client hands the body over as it
+ * arrives, chunk framing included.) */
+static void test_phase_while_a_refusal_streams(void) {
+    endpoint c, s;
+    wsm_client_request req;
+    wsm_response resp;
+    wsm_header h[HDRS];
+    uint8_t buf[1024];
+    size_t n = 0, consumed = 0;
+    bool complete = false;
+    wsm_event ev;
+    start_handshake(&c, &s, &req);
+    REQUIRE_OK(wsm_reject_head(s.conn, 503, NULL, 0, buf, sizeof buf, &n));
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING);
+    REQUIRE_OK(wsm_read_response(c.conn, 0, &req, buf, n, h, HDRS, &resp, &complete));
+    REQUIRE(complete);
+    CHECK(!resp.accepted);
+    CHECK_EQ(resp.status, 503);
+    CHECK(!resp.body_complete);
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_REJECTING);
+    REQUIRE_OK(wsm_reject_body(s.conn, u8("later"), 5, true, buf, sizeof buf, &n));
+    CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
+    REQUIRE_OK(wsm_read(c.conn, 0, buf, n, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_REJECT_BODY);
+    CHECK_CONTAINS(ev.data, ev.len, "later");
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_REJECTING);
+    CHECK_OK(wsm_handle_eof(c.conn));
+    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_CLOSED);
+    ep_free(&c);
+    ep_free(&s);
+}
+
 void run_handshake_tests(void) {
     RUN(test_server_reads_request);
     RUN(test_server_request_in_pieces);
@@ -717,6 +1053,11 @@ void run_handshake_tests(void) {
     RUN(test_server_fail_handshake_403);
     RUN(test_server_bad_requests_get_error_responses);
     RUN(test_server_incomplete_head_at_limit);
+    RUN(test_server_streamed_refusal);
+    RUN(test_server_reject_body_needs_a_head);
+    RUN(test_server_refusal_replaces_the_standard_response);
+    RUN(test_server_refusal_refuses_framing_headers);
+    RUN(test_server_streamed_refusal_buffer_too_small);
     RUN(test_client_writes_request);
     RUN(test_client_request_validation);
     RUN(test_client_reads_accepted_response);
@@ -724,4 +1065,6 @@ void run_handshake_tests(void) {
     RUN(test_client_reject_body_arrives_later);
     RUN(test_client_reject_body_until_eof);
     RUN(test_client_rejects_bad_accept_and_unoffered_subprotocol);
+    RUN(test_phase_through_a_session);
+    RUN(test_phase_while_a_refusal_streams);
 }
