@@ -200,6 +200,25 @@ pub fn built(
     }
 }
 
+/// [`built`] for a connection that lives in `slot` (static memory, as in firmware): moves it
+/// straight from the constructor's `Result` into the slot. Inlined so that no second
+/// `Connection`-sized temporary (the return value of an out-of-line `built`) lands on the
+/// caller's stack.
+#[inline(always)]
+pub fn built_in<'s>(
+    slot: &'s mut core::mem::MaybeUninit<wsmachine::Connection>,
+    conn: Result<wsmachine::Connection, wsmachine::Error>,
+    what: &str,
+) -> &'s mut wsmachine::Connection {
+    match conn {
+        Ok(c) => slot.write(c),
+        Err(_) => {
+            check(false, what);
+            exit(EXIT_CHECK)
+        }
+    }
+}
+
 /// Like [`check`] for byte strings, printing both in hex on a mismatch.
 #[inline(never)]
 pub fn check_bytes(got: &[u8], want: &[u8], what: &str) {

@@ -13,7 +13,7 @@ use wsmachine::{
 };
 
 use crate::vectors::*;
-use crate::{black_box, built, check, check_bytes, exit, print, EXIT_CHECK};
+use crate::{black_box, built_in, check, check_bytes, exit, print, EXIT_CHECK};
 
 /// Receive buffer (the socket reads into it).
 static mut RX: [u8; 1024] = [0; 1024];
@@ -99,10 +99,11 @@ pub fn check_masked(frame: &[u8], payload: &[u8]) {
 #[inline(never)]
 pub fn server() {
     let (rx, tx, slot) = statics();
-    let conn = slot.write(built(
+    let conn = built_in(
+        slot,
         Connection::server(Config::new(), 0),
         "constructor accepts the config",
-    ));
+    );
 
     let req = receive(rx, CHROME_REQUEST);
     let mut headers = [EMPTY_HEADER; 16];
@@ -143,10 +144,11 @@ pub fn server() {
 pub fn client() {
     let (rx, tx, slot) = statics();
     // The seed for masking keys: a real client takes 16 bytes from its RNG.
-    let conn = slot.write(built(
+    let conn = built_in(
+        slot,
         Connection::client(Config::new(), 0, black_box([0x5a; 16])),
         "constructor accepts the config",
-    ));
+    );
     let headers_out = [Header {
         name: "User-Agent",
         value: b"wsmachine-fw/0.1",
