@@ -27,27 +27,29 @@ impl Connection {
     /// `read_response` then). Peer misbehaviour is reported as [`Event::Failed`].
     pub fn read<'b>(&mut self, now: u64, buf: &'b mut [u8]) -> Result<ReadOutcome<'b>, Error> {
         let len = buf.len();
-        match self.lifecycle {
+        if let Lifecycle::Open { .. } = self.lifecycle {
             // Any input proves the peer alive: the keepalive interval starts again.
-            Lifecycle::Open { .. } if len != 0 && self.limits.keepalive_interval_ms != 0 => {
+            if len != 0 && self.limits.keepalive_interval_ms != 0 {
                 self.flags.set(Flags::AWAITING_INPUT, false);
                 self.timers
                     .set(Timer::Keepalive, now, self.limits.keepalive_interval_ms);
             }
-            Lifecycle::Open { .. } => {}
-            Lifecycle::RejectBody { remaining } => {
-                return Ok(self.read_reject_body(remaining, buf));
+        } else {
+            match self.lifecycle {
+                Lifecycle::RejectBody { remaining } => {
+                    return Ok(self.read_reject_body(remaining, buf));
+                }
+                _ if self.lifecycle.in_handshake() => return Err(Error::InvalidState),
+                Lifecycle::HttpError(_) | Lifecycle::Rejecting => return Err(Error::InvalidState),
+                _ if !self.lifecycle.receives_frames() => {
+                    // Close received, failing, or over: input is ignored.
+                    return Ok(ReadOutcome {
+                        consumed: len,
+                        event: None,
+                    });
+                }
+                _ => {}
             }
-            _ if self.lifecycle.in_handshake() => return Err(Error::InvalidState),
-            Lifecycle::HttpError(_) | Lifecycle::Rejecting => return Err(Error::InvalidState),
-            _ if !self.lifecycle.receives_frames() => {
-                // Close received, failing, or over: input is ignored.
-                return Ok(ReadOutcome {
-                    consumed: len,
-                    event: None,
-                });
-            }
-            _ => {}
         }
         if let Some(frame) = self.rx.frame {
             return Ok(self.read_payload(now, frame, 0, buf));
@@ -332,7 +334,10 @@ impl Connection {
         }
     }
 
-    /// Fails the connection because of `e` and reports it, consuming `len` bytes.
+    /// Fails the connection because of `e` and reports it, consuming `len` bytes. Out of
+    /// line: it keeps the receive paths small.
+    #[cold]
+    #[inline(never)]
     fn fail(&mut self, now: u64, e: ProtocolError, len: usize) -> ReadOutcome<'static> {
         self.move_to_failed(now, e);
         ReadOutcome {

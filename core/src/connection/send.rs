@@ -11,6 +11,51 @@ use crate::utf8::Utf8Validator;
 use super::state::{Closing, Lifecycle};
 use super::{Connection, Flags, Role};
 
+/// Writes the header of an unmasked FIN frame (`opcode`, a 7- or 16-bit length) into `out`
+/// when `room` more bytes also fit after it: the header's length, or `None` for a longer
+/// payload or too small a buffer (the general path then decides, with the exact size needed).
+#[inline]
+fn put_unmasked_header_with_room(
+    opcode: OpCode,
+    len: usize,
+    room: usize,
+    out: &mut [u8],
+) -> Option<usize> {
+    let b0 = 0x80 | opcode as u8;
+    if len < 126 {
+        let dst = out.get_mut(..2usize.checked_add(room)?)?;
+        if let Some([h0, h1]) = dst.first_chunk_mut() {
+            (*h0, *h1) = (b0, len as u8);
+            return Some(2);
+        }
+    } else if len <= 0xFFFF {
+        let dst = out.get_mut(..4usize.checked_add(room)?)?;
+        if let Some([h0, h1, h2, h3]) = dst.first_chunk_mut() {
+            let [a, b] = (len as u16).to_be_bytes();
+            (*h0, *h1, *h2, *h3) = (b0, 126, a, b);
+            return Some(4);
+        }
+    }
+    None
+}
+
+/// The header of an unmasked FIN frame of `len` payload bytes (see
+/// [`put_unmasked_header_with_room`]).
+#[inline]
+fn put_unmasked_header(opcode: OpCode, len: usize, out: &mut [u8]) -> Option<usize> {
+    put_unmasked_header_with_room(opcode, len, 0, out)
+}
+
+/// A whole unmasked FIN frame: the header, then `payload` (see
+/// [`put_unmasked_header_with_room`]). Its length, or `None`.
+#[inline]
+fn put_unmasked_frame(opcode: OpCode, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+    let len = payload.len();
+    let hl = put_unmasked_header_with_room(opcode, len, len, out)?;
+    out.get_mut(hl..hl + len)?.copy_from_slice(payload);
+    Some(hl + len)
+}
+
 impl Connection {
     fn masked(&self) -> bool {
         self.role == Role::Client
@@ -210,17 +255,54 @@ impl Connection {
     }
 
     /// Sends a whole text message as one frame.
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn send_text(&mut self, text: &str, out: &mut [u8]) -> Result<usize, Error> {
         self.send(MessageKind::Text, text.as_bytes(), out)
     }
 
     /// Sends a whole binary message as one frame.
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn send_binary(&mut self, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         self.send(MessageKind::Binary, data, out)
     }
 
     /// Sends a whole message as one frame. Text must be valid UTF-8.
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn send(&mut self, kind: MessageKind, data: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        // The common case on hosts, small enough to inline into the caller: a server (no
+        // mask) with nothing else to write. Same bytes and state as the general path.
+        if cfg!(target_pointer_width = "64") && self.unmasked_and_idle() {
+            let valid = kind == MessageKind::Binary || simdutf8::basic::from_utf8(data).is_ok();
+            if valid {
+                if let Some(n) = put_unmasked_frame(OpCode::starting(kind), data, out) {
+                    return Ok(n);
+                }
+            }
+        }
+        self.send_general(kind, data, out)
+    }
+
+    /// A server, open, with no control frame queued and no message or streamed frame in
+    /// progress: a whole message is a header and the payload.
+    #[inline]
+    fn unmasked_and_idle(&self) -> bool {
+        let Lifecycle::Open { pong } = &self.lifecycle else {
+            return false;
+        };
+        self.role == Role::Server
+            && pong.get().is_none()
+            && !self.flags.has(Flags::PING_QUEUED)
+            && self.tx.msg.is_none()
+            && !self.tx.in_frame()
+    }
+
+    #[inline(never)]
+    fn send_general(
+        &mut self,
+        kind: MessageKind,
+        data: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         let op = self.whole_message_opcode(kind, data)?;
         self.send_frame(op, true, data, out)
     }
@@ -255,7 +337,27 @@ impl Connection {
     /// assert_ne!(&payload, b"hello"); // masked with the key in head[2..6]
     /// # Ok::<(), wsmachine::Error>(())
     /// ```
+    #[cfg_attr(target_pointer_width = "64", inline)]
     pub fn send_in_place(
+        &mut self,
+        kind: MessageKind,
+        payload: &mut [u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        // As in `send`: a server with nothing else to write only needs the header.
+        if cfg!(target_pointer_width = "64") && self.unmasked_and_idle() {
+            let valid = kind == MessageKind::Binary || simdutf8::basic::from_utf8(payload).is_ok();
+            if valid {
+                if let Some(n) = put_unmasked_header(OpCode::starting(kind), payload.len(), out) {
+                    return Ok(n);
+                }
+            }
+        }
+        self.send_in_place_general(kind, payload, out)
+    }
+
+    #[inline(never)]
+    fn send_in_place_general(
         &mut self,
         kind: MessageKind,
         payload: &mut [u8],
@@ -451,5 +553,54 @@ impl Connection {
             return Err(Error::FrameInProgress);
         }
         self.put_close(now, Some(code), reason, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::vec;
+
+    /// The inlined server path and the general path write the same bytes and report the same
+    /// errors, at every header form's edges and every buffer size around the frame's.
+    #[test]
+    fn server_fast_path_matches_the_general_path() {
+        let open = || Connection::new_open(Role::Server, Config::new(), 0, [0; 16]).unwrap();
+        for len in [0usize, 1, 124, 125, 126, 127, 65_535, 65_536, 70_000] {
+            for kind in [MessageKind::Binary, MessageKind::Text] {
+                let payload = vec![b'a'; len];
+                let frame = header_len(len as u64, false) + len;
+                for room in [frame - 1, frame, frame + 3] {
+                    let (mut fast, mut general) = (open(), open());
+                    let (mut a, mut b) = (vec![0u8; room], vec![0u8; room]);
+                    let ra = fast.send(kind, &payload, &mut a);
+                    let rb = general.send_general(kind, &payload, &mut b);
+                    assert_eq!(ra, rb, "send, len {len}, room {room}");
+                    assert_eq!(a, b, "send bytes, len {len}, room {room}");
+                    let (mut fast, mut general) = (open(), open());
+                    let (mut pa, mut pb) = (payload.clone(), payload.clone());
+                    let room = room.saturating_sub(len);
+                    let (mut a, mut b) = (vec![0u8; room], vec![0u8; room]);
+                    let ra = fast.send_in_place(kind, &mut pa, &mut a);
+                    let rb = general.send_in_place_general(kind, &mut pb, &mut b);
+                    assert_eq!(ra, rb, "send_in_place, len {len}, room {room}");
+                    assert_eq!((a, pa), (b, pb), "send_in_place bytes, len {len}");
+                }
+            }
+        }
+        // Invalid text and a queued pong take the general path's answers.
+        let mut c = open();
+        assert_eq!(
+            c.send(MessageKind::Text, b"\xff", &mut [0; 16]),
+            Err(Error::InvalidUtf8)
+        );
+        let Lifecycle::Open { pong } = &mut c.lifecycle else {
+            panic!("open");
+        };
+        pong.set(b"p");
+        let mut out = [0u8; 16];
+        let n = c.send(MessageKind::Binary, b"x", &mut out).unwrap();
+        assert_eq!(&out[..n], b"\x8a\x01p\x82\x01x");
     }
 }
