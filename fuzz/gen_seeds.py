@@ -75,6 +75,16 @@ def main():
           b"HTTP/1.1 403 Forbidden\r\nContent-Length: 10\r\n\r\nforbid")
     write("handshake_client", "rejected-no-length", bytes([8, 0, 0, 16, 0]) +
           b"HTTP/1.1 503 Service Unavailable\r\n\r\nlater")
+    chunked_body = (b"4;a=b\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n"
+                    b"0\r\nExpires: never\r\n\r\n")
+    write("handshake_client", "rejected-chunked", bytes([0x10, 0, 0, 16, 0]) +
+          b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" +
+          chunked_body)
+    # Mode 3: the chunked refusal head is the prefix; bare LFs, read one byte at a time.
+    write("handshake_client", "chunked-prefix", bytes([3, 0, 0, 16, 0]) +
+          b"\r\n3\nabc\n0\nT: 1\n\n")
+    write("handshake_client", "chunked-invalid", bytes([0x0B, 0, 0, 16, 0]) +
+          b"X-A: b\r\n\r\n5\r\nhello\r\nzz\r\n")
     # Connections: flags (u16), mode, then operations (tag 0: feed len:u16le bytes).
     for target, mask in (("conn_server", KEY), ("conn_client", None)):
         for i, f in enumerate(rfc_frames(mask)):

@@ -70,7 +70,9 @@
 // wsm_event.flags: last chunk of a message.
 #define WSM_FLAG_MESSAGE_FIN 8
 
-// wsm_event.flags: last piece of a rejection body.
+// wsm_event.flags: last piece of a rejection body: Content-Length reached, or a chunked body's
+// last chunk and trailers read. An invalid chunked encoding also ends the body (the data
+// before the bad byte is delivered, the rest of the input consumed).
 #define WSM_FLAG_BODY_FIN 16
 
 // wsm_poll_timeout: no timer armed.
@@ -349,7 +351,9 @@ enum wsm_event_type
   WSM_EVENT_CLOSE = 4,
   // The peer violated the protocol: error, and close_code we are sending.
   WSM_EVENT_FAILED = 5,
-  // Client: more of a rejection body (flag WSM_FLAG_BODY_FIN on the last piece).
+  // Client: more of a rejection body, decoded (a chunked body without its chunk framing;
+  // data/len point at the data bytes in the input). Flag WSM_FLAG_BODY_FIN on the last
+  // piece (which may be empty); the connection is then closed.
   WSM_EVENT_REJECT_BODY = 6,
 };
 #ifndef __cplusplus
@@ -524,13 +528,18 @@ typedef struct {
   wsm_str subprotocol;
   // How many entries of the caller's header array were filled.
   size_t header_count;
-  // Rejections: the body bytes present in this input (up to Content-Length).
+  // Rejections: the first contiguous run of body data present after the head, decoded
+  // (up to Content-Length; for a chunked body, the data of the first chunk present,
+  // without its framing). No body for 1xx, 204 and 304.
   const uint8_t *body;
-  // Their length.
+  // Its length.
   size_t body_len;
-  // Rejections: whether body is complete; if not, wsm_read yields WSM_EVENT_REJECT_BODY.
+  // Rejections: whether the body ended within this input (the connection is then closed);
+  // if not, wsm_read yields the rest as WSM_EVENT_REJECT_BODY, starting with the input
+  // after `consumed` (a chunked body's next chunks may already be there).
   bool body_complete;
-  // Bytes of the input used (head, plus body for rejections); bytes after are frames.
+  // Bytes of the input used: the head, plus for rejections the body bytes read so far
+  // (chunk framing included). Accepted: bytes after are frames.
   size_t consumed;
 } wsm_response;
 
@@ -744,7 +753,12 @@ wsm_result wsm_write_request(wsm_conn *conn, const wsm_client_request *req, cons
 // Client: parses and validates the response in `buf` (all bytes received so far) against
 // `req` (the same request that was written). `*complete` is false when more input is
 // needed. On success `response->accepted` tells 101 (open) from a rejection (status,
-// headers, body). On WSM_ERR_HANDSHAKE the connection is closed; see wsm_failure.
+// headers, body). A rejection's body is framed as RFC 9112 section 6.3 says
+// (Transfer-Encoding: chunked, decoded in place, wins over Content-Length; else
+// Content-Length; else until end of file; none for 1xx, 204, 304): `response->body` is its
+// first decoded piece, and unless `response->body_complete`, wsm_read on the input from
+// `response->consumed` on delivers the rest. On WSM_ERR_HANDSHAKE the connection is closed;
+// see wsm_failure.
 //
 // # Safety
 // `conn` a live handle; `req` readable; `buf` `len` readable bytes; `headers` `header_cap`

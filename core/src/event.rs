@@ -58,11 +58,15 @@ pub enum Event<'a> {
     /// The peer violated the protocol; a close frame with
     /// [`ProtocolError::close_code`] is queued and the connection ignores further input.
     Failed(ProtocolError),
-    /// Client only: more of the body of a rejection (non-101) response.
+    /// Client only: more of the body of a rejection (non-101) response, decoded (a chunked
+    /// body arrives without its chunk framing; `data` borrows the data bytes of the input).
     RejectBody {
-        /// The bytes.
+        /// The body data (may be empty when `finished`).
         data: &'a [u8],
-        /// The body is complete (its Content-Length has been reached).
+        /// The body has ended and the connection is closed: its `Content-Length` was reached,
+        /// or a chunked body's last chunk and trailers were read. An invalid chunked encoding
+        /// also ends the body, at the bad byte (the data before it is delivered; the rest of
+        /// the input is consumed). Input after the body's end is not consumed.
         finished: bool,
     },
 }

@@ -1,6 +1,7 @@
 //! Pair tests of the opening handshake: subprotocols, extensions and extra headers through a
 //! real request and response, read whole or dribbled; frames that arrive with the 101; a
-//! rejection with status, headers and body (with or without `Content-Length`); end-of-stream
+//! rejection with status, headers and body (with or without `Content-Length`, chunked and
+//! decoded, or none); end-of-stream
 //! during the handshake; handshake calls in the wrong state.
 //!
 //! A client and a server `Connection` are wired together through simulated sockets, on a
@@ -11,7 +12,7 @@ mod common;
 use common::pair::*;
 use common::*;
 use wsmachine::{
-    Accept, ClientRequest, CloseStatus, Config, Connection, Error, Failure, HandshakeError,
+    Accept, ClientRequest, CloseStatus, Config, Connection, Error, Event, Failure, HandshakeError,
     MessageKind, ReadyState, ResponseStatus, EMPTY_HEADER,
 };
 
@@ -238,6 +239,210 @@ fn rejection_without_content_length_reads_body_until_eof() {
         Some(Failure::Handshake(HandshakeError::Rejected))
     );
     assert_eq!(f.conn.close_status(), Some(CloseStatus::Abnormal));
+}
+
+#[test]
+fn rejection_with_a_streamed_chunked_body() {
+    let pieces: Vec<Vec<u8>> = vec![
+        b"Service ".to_vec(),
+        Vec::new(),
+        b"unavailable\r\n0\r\n\r\n: ".to_vec(), // looks like chunk framing: it is data
+        b"x".repeat(if cfg!(miri) { 300 } else { 3000 }), // byte-wise reads: slow under Miri
+        b"!".to_vec(),
+    ];
+    let body: Vec<u8> = pieces.concat();
+    for chunk in [usize::MAX, 1, 2, 7, 100, 1000] {
+        let mut p = Pair::new(Opts {
+            decision: Decision::RejectStreamed {
+                status: 503,
+                headers: vec![("Retry-After".into(), "30".into())],
+                pieces: pieces.clone(),
+            },
+            ..Opts::default()
+        });
+        p.ep[C].chunk = chunk;
+        p.write_request();
+        p.run();
+        assert!(p.ep[S].closed_at.unwrap() < p.ep[C].closed_at.unwrap());
+        let c = &p.ep[C];
+        // The client saw the body end (the last chunk) before the end of file, and closed.
+        assert!(
+            !c.eof,
+            "chunk {chunk}: the client waited for the end of file"
+        );
+        assert_eq!(c.conn.state(), ReadyState::Closed);
+        assert!(c.conn.should_close_transport());
+        assert_eq!(
+            c.conn.failure(),
+            Some(Failure::Handshake(HandshakeError::Rejected))
+        );
+        match c.response.clone().unwrap() {
+            SeenResponse::Rejected {
+                status,
+                headers,
+                body: got,
+                complete,
+                body_in_head,
+                body_events,
+                ..
+            } => {
+                assert_eq!(status, 503);
+                assert!(headers.contains(&("Transfer-Encoding".into(), b"chunked".to_vec())));
+                assert!(headers.contains(&("Retry-After".into(), b"30".to_vec())));
+                assert_eq!(got, body, "chunk {chunk}");
+                assert!(complete);
+                if chunk == usize::MAX {
+                    // The head and the whole body in one read: the first chunk comes with the
+                    // response, each later one as an event (the last with the end).
+                    assert_eq!((body_in_head, body_events), (8, 3));
+                } else {
+                    assert!(body_events >= 3, "{body_events}");
+                }
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+}
+
+#[test]
+fn chunked_refusal_read_by_hand() {
+    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
+    let req = ClientRequest::new("h", "/");
+    let mut out = [0u8; 512];
+    c.write_request(&req, KEY16, &mut out).unwrap();
+    // Content-Length loses to Transfer-Encoding; an extension, a bare LF, trailers.
+    let head = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let mut input = head.to_vec();
+    input.extend_from_slice(b"5;lang=en\r\nno wa\r\n2\ny!\r\n");
+    let mut headers = [EMPTY_HEADER; 8];
+    let len = match c.read_response(0, &req, &input, &mut headers).unwrap() {
+        ResponseStatus::Rejected {
+            response,
+            body,
+            body_complete,
+            len,
+        } => {
+            assert_eq!(response.status(), 403);
+            // The first chunk's data, in place; `len` stops where the second chunk's data
+            // starts (after its size line).
+            assert_eq!(body, b"no wa");
+            assert!(!body_complete);
+            assert_eq!(len, head.len() + 20);
+            assert_eq!(input[len..], b"y!\r\n"[..]);
+            len
+        }
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(c.state(), ReadyState::Closed);
+    let mut f = Feeder::new(c);
+    assert_eq!(
+        f.push(&input[len..]),
+        [Ev::RejectBody(b"y!".to_vec(), false)]
+    );
+    // Framing only: consumed, no event.
+    assert_eq!(f.push(b"0\r\nX-Trailer: 1\r\n"), []);
+    assert!(f.pending.is_empty());
+    assert!(!f.conn.should_close_transport());
+    // The final CRLF: the end, without data. Bytes after the body are not consumed.
+    let mut last = b"\r\nnot body".to_vec();
+    let r = f.conn.read(0, &mut last).unwrap();
+    assert_eq!(r.consumed, 2);
+    assert_eq!(
+        r.event,
+        Some(Event::RejectBody {
+            data: b"",
+            finished: true
+        })
+    );
+    assert!(f.conn.should_close_transport());
+    assert_eq!(f.conn.close_status(), Some(CloseStatus::Abnormal));
+}
+
+#[test]
+fn chunked_refusal_wholly_in_the_response_buffer() {
+    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
+    let req = ClientRequest::new("h", "/");
+    let mut out = [0u8; 512];
+    c.write_request(&req, KEY16, &mut out).unwrap();
+    let input = b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n\r\n\
+4\r\nslow\r\n0\r\n\r\n";
+    let mut headers = [EMPTY_HEADER; 8];
+    match c.read_response(0, &req, input, &mut headers).unwrap() {
+        ResponseStatus::Rejected {
+            body,
+            body_complete,
+            len,
+            ..
+        } => {
+            assert_eq!(body, b"slow");
+            assert!(body_complete);
+            assert_eq!(len, input.len());
+        }
+        r => panic!("{r:?}"),
+    }
+    assert!(c.should_close_transport());
+}
+
+#[test]
+fn invalid_chunked_refusal_ends_the_body() {
+    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
+    let req = ClientRequest::new("h", "/");
+    let mut out = [0u8; 512];
+    c.write_request(&req, KEY16, &mut out).unwrap();
+    let input = b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab";
+    let mut headers = [EMPTY_HEADER; 8];
+    let len = match c.read_response(0, &req, input, &mut headers).unwrap() {
+        ResponseStatus::Rejected {
+            body,
+            body_complete,
+            len,
+            ..
+        } => {
+            assert_eq!((body, body_complete), (&b"ab"[..], false));
+            len
+        }
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(len, input.len());
+    let mut f = Feeder::new(c);
+    // A size that is not hex after the chunk: the data before it, then the end; the rest
+    // of the input is consumed.
+    assert_eq!(
+        f.push(b"c\r\nzz\r\nmore"),
+        [Ev::RejectBody(b"c".to_vec(), true)]
+    );
+    assert!(f.pending.is_empty());
+    assert!(f.conn.should_close_transport());
+    assert_eq!(
+        f.conn.failure(),
+        Some(Failure::Handshake(HandshakeError::Rejected))
+    );
+}
+
+#[test]
+fn refusals_without_a_body() {
+    for status in ["204 No Content", "304 Not Modified", "100 Continue"] {
+        let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
+        let req = ClientRequest::new("h", "/");
+        let mut out = [0u8; 512];
+        c.write_request(&req, KEY16, &mut out).unwrap();
+        let head = format!("HTTP/1.1 {status}\r\nContent-Length: 4\r\n\r\n");
+        let mut input = head.as_bytes().to_vec();
+        input.extend_from_slice(b"next");
+        let mut headers = [EMPTY_HEADER; 8];
+        match c.read_response(0, &req, &input, &mut headers).unwrap() {
+            ResponseStatus::Rejected {
+                body,
+                body_complete,
+                len,
+                ..
+            } => {
+                assert_eq!((body, body_complete, len), (&b""[..], true, head.len()));
+            }
+            r => panic!("{r:?}"),
+        }
+        assert!(c.should_close_transport(), "{status}");
+    }
 }
 
 #[test]

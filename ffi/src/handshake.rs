@@ -337,7 +337,12 @@ pub unsafe extern "C" fn wsm_write_request(
 /// Client: parses and validates the response in `buf` (all bytes received so far) against
 /// `req` (the same request that was written). `*complete` is false when more input is
 /// needed. On success `response->accepted` tells 101 (open) from a rejection (status,
-/// headers, body). On WSM_ERR_HANDSHAKE the connection is closed; see wsm_failure.
+/// headers, body). A rejection's body is framed as RFC 9112 section 6.3 says
+/// (Transfer-Encoding: chunked, decoded in place, wins over Content-Length; else
+/// Content-Length; else until end of file; none for 1xx, 204, 304): `response->body` is its
+/// first decoded piece, and unless `response->body_complete`, wsm_read on the input from
+/// `response->consumed` on delivers the rest. On WSM_ERR_HANDSHAKE the connection is closed;
+/// see wsm_failure.
 ///
 /// # Safety
 /// `conn` a live handle; `req` readable; `buf` `len` readable bytes; `headers` `header_cap`

@@ -229,7 +229,9 @@ pub enum wsm_event_type {
     WSM_EVENT_CLOSE = 4,
     /// The peer violated the protocol: error, and close_code we are sending.
     WSM_EVENT_FAILED = 5,
-    /// Client: more of a rejection body (flag WSM_FLAG_BODY_FIN on the last piece).
+    /// Client: more of a rejection body, decoded (a chunked body without its chunk framing;
+    /// data/len point at the data bytes in the input). Flag WSM_FLAG_BODY_FIN on the last
+    /// piece (which may be empty); the connection is then closed.
     WSM_EVENT_REJECT_BODY = 6,
 }
 c_enum!(wsm_event_type {
@@ -250,7 +252,9 @@ pub const WSM_FLAG_MESSAGE_START: u32 = 2;
 pub const WSM_FLAG_FRAME_FIN: u32 = 4;
 /// wsm_event.flags: last chunk of a message.
 pub const WSM_FLAG_MESSAGE_FIN: u32 = 8;
-/// wsm_event.flags: last piece of a rejection body.
+/// wsm_event.flags: last piece of a rejection body: Content-Length reached, or a chunked body's
+/// last chunk and trailers read. An invalid chunked encoding also ends the body (the data
+/// before the bad byte is delivered, the rest of the input consumed).
 pub const WSM_FLAG_BODY_FIN: u32 = 16;
 /// wsm_poll_timeout: no timer armed.
 pub const WSM_NO_TIMEOUT: u64 = u64::MAX;
@@ -649,13 +653,18 @@ pub struct wsm_response {
     pub subprotocol: wsm_str,
     /// How many entries of the caller's header array were filled.
     pub header_count: usize,
-    /// Rejections: the body bytes present in this input (up to Content-Length).
+    /// Rejections: the first contiguous run of body data present after the head, decoded
+    /// (up to Content-Length; for a chunked body, the data of the first chunk present,
+    /// without its framing). No body for 1xx, 204 and 304.
     pub body: *const u8,
-    /// Their length.
+    /// Its length.
     pub body_len: usize,
-    /// Rejections: whether body is complete; if not, wsm_read yields WSM_EVENT_REJECT_BODY.
+    /// Rejections: whether the body ended within this input (the connection is then closed);
+    /// if not, wsm_read yields the rest as WSM_EVENT_REJECT_BODY, starting with the input
+    /// after `consumed` (a chunked body's next chunks may already be there).
     pub body_complete: bool,
-    /// Bytes of the input used (head, plus body for rejections); bytes after are frames.
+    /// Bytes of the input used: the head, plus for rejections the body bytes read so far
+    /// (chunk framing included). Accepted: bytes after are frames.
     pub consumed: usize,
 }
 

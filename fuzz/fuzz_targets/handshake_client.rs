@@ -1,18 +1,26 @@
 //! The client's response parser on arbitrary bytes (optionally after a valid 101 status line
-//! and accept header, so that the fuzzer reaches the header checks), fed as a growing buffer,
-//! then whatever follows the head: frames after an accept, body bytes after a rejection.
+//! and accept header, so that the fuzzer reaches the header checks, or a refusal head with a
+//! chunked body), fed as a growing buffer, then whatever follows the head: frames after an
+//! accept, body bytes after a rejection (checked against a reference framing and chunked
+//! decoder, `wsmachine_fuzz::ref_framing` / `ref_dechunk`, across the reads' splits).
 //!
-//! Input: `flags: u8`, `max_handshake_size: u16` (0 = default), `headers: u8`, `step: u8`
-//! (bytes added per read; 0 = all at once), then the response bytes.
+//! Input: `flags: u8` (bits 0-1: the prefix: none, the 101 head without its blank line, the
+//! whole 101 head, a chunked refusal head without its blank line; bit 2: time out; bits 3-7:
+//! bytes per read after the head, minus one), `max_handshake_size: u16` (0 = default),
+//! `headers: u8`, `step: u8` (bytes added per read of the head; 0 = all at once), then the
+//! response bytes.
 #![no_main]
 
 use arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use wsmachine::handshake::client::{parse_response, ParsedResponse};
 use wsmachine::{
     Config, Connection, Error, Event, Failure, HandshakeError, ReadyState, ResponseStatus,
     EMPTY_HEADER,
 };
-use wsmachine_fuzz::{valid_response, Harness, CLIENT_KEY, REQUEST};
+use wsmachine_fuzz::{
+    ref_dechunk, ref_framing, valid_response, Harness, RefFraming, CLIENT_KEY, REQUEST,
+};
 
 fn run(data: &[u8]) -> Result<()> {
     let mut u = Unstructured::new(data);
@@ -29,6 +37,8 @@ fn run(data: &[u8]) -> Result<()> {
             buf.extend_from_slice(&v[..v.len() - 2]);
         }
         2 => buf.extend_from_slice(&valid_response()),
+        // A refusal head with a chunked body: the input is the body (or more headers).
+        3 => buf.extend_from_slice(b"HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n"),
         _ => {}
     }
     buf.extend_from_slice(rest);
@@ -112,28 +122,52 @@ fn run(data: &[u8]) -> Result<()> {
             }) => {
                 assert_ne!(response.status(), 101);
                 assert!(len <= k);
-                let head = len - body.len();
-                assert!(head <= limit);
-                let cl = response.content_length();
-                if let Some(cl) = cl {
-                    assert!(body.len() as u64 <= cl);
-                    assert_eq!(body_complete, body.len() as u64 == cl);
-                } else {
-                    assert!(!body_complete);
-                }
+                // The head's length, from a parse of our own.
+                let mut hs = vec![EMPTY_HEADER; nheaders];
+                let head = match parse_response(prefix, &mut hs, limit) {
+                    Ok(ParsedResponse::Complete { len, .. }) => len,
+                    r => panic!("the head parses differently the second time: {r:?}"),
+                };
+                assert!(head <= limit && head + body.len() <= len);
+                let framing = ref_framing(response.status(), response.headers());
                 assert_eq!(conn.state(), ReadyState::Closed);
                 assert_eq!(
                     conn.failure(),
                     Some(Failure::Handshake(HandshakeError::Rejected))
                 );
                 assert_eq!(conn.poll_transmit(&mut out), Ok(0));
-                // More body arrives through `read`, driven as the contract says.
-                let mut got = body.len() as u64;
-                let mut more = buf[len..].to_vec();
-                more.extend_from_slice(b"trailing bytes after the body");
+                // The whole byte stream after the head, and what it should decode to.
+                let mut stream = buf[head..].to_vec();
+                stream.extend_from_slice(b"trailing bytes after the body");
+                let (want, want_end) = match framing {
+                    RefFraming::NoBody => (Vec::new(), true),
+                    RefFraming::Length(cl) => {
+                        let n = (cl as usize).min(stream.len());
+                        (stream[..n].to_vec(), n as u64 == cl)
+                    }
+                    RefFraming::Chunked => {
+                        let (d, end) = ref_dechunk(&stream);
+                        (d, end.is_some())
+                    }
+                    RefFraming::UntilEof => (stream.clone(), false),
+                };
+                if framing == RefFraming::NoBody {
+                    assert!(body.is_empty() && body_complete && len == head);
+                }
+                if !matches!(framing, RefFraming::Chunked) {
+                    assert_eq!(len, head + body.len(), "only chunk framing is not data");
+                }
+                // More body arrives through `read`, driven as the contract says: unconsumed
+                // bytes are kept and fed again with the next read.
+                let mut got = body.to_vec();
                 let mut finished = body_complete;
-                for chunk in more.chunks(usize::from(flags >> 3) + 1) {
-                    let mut pending = chunk.to_vec();
+                let more = buf[len..].to_vec();
+                let mut pending: Vec<u8> = Vec::new();
+                let reads = more
+                    .chunks(usize::from(flags >> 3) + 1)
+                    .chain([&b"trailing bytes after the body"[..]]);
+                for chunk in reads {
+                    pending.extend_from_slice(chunk);
                     let mut pos = 0;
                     let mut rounds = 0;
                     loop {
@@ -146,27 +180,33 @@ fn run(data: &[u8]) -> Result<()> {
                         assert!(r.consumed <= avail);
                         pos += r.consumed;
                         match r.event {
-                            None => break,
+                            None => {
+                                if !finished {
+                                    // Need more: a chunked body's framing is all consumed.
+                                    assert_eq!(pos, pending.len(), "framing left unconsumed");
+                                }
+                                break;
+                            }
                             Some(Event::RejectBody { data, finished: f }) => {
                                 assert!(!finished, "body after the body was complete");
-                                assert_eq!(data.len(), r.consumed);
-                                got += data.len() as u64;
-                                if let Some(cl) = cl {
-                                    assert!(got <= cl, "{got} body bytes for Content-Length {cl}");
-                                    assert_eq!(f, got == cl);
-                                } else {
-                                    assert!(!f);
+                                assert!(r.consumed > 0 && data.len() <= r.consumed);
+                                if !matches!(framing, RefFraming::Chunked) {
+                                    assert_eq!(data.len(), r.consumed);
                                 }
+                                got.extend_from_slice(data);
                                 finished = f;
                             }
                             Some(e) => panic!("after a rejection: {e:?}"),
                         }
                     }
                     assert_eq!(conn.state(), ReadyState::Closed);
+                    pending.drain(..pos);
                 }
+                assert_eq!(got, want, "decoded body ({framing:?})");
+                assert_eq!(finished, want_end, "end of the body ({framing:?})");
+                assert_eq!(conn.should_close_transport(), finished);
                 conn.handle_eof();
                 assert!(conn.should_close_transport());
-                let _ = finished;
                 return Ok(());
             }
             Err(Error::Handshake(e)) => {

@@ -1025,3 +1025,148 @@ pub fn run_conn(role: Role, data: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+/// `v` without leading and trailing SP and HTAB (RFC 9110 OWS).
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let ows = |b: &u8| *b != b' ' && *b != b'\t';
+    match (v.iter().position(ows), v.iter().rposition(ows)) {
+        (Some(s), Some(e)) => &v[s..=e],
+        _ => &[],
+    }
+}
+
+/// How a refusal's body is framed (RFC 9112 §6.3, for the response to a GET), written out
+/// independently of the core's `BodyFraming`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefFraming {
+    /// 1xx (and below), 204, 304: no body.
+    NoBody,
+    /// A valid `Content-Length` (and no `Transfer-Encoding`).
+    Length(u64),
+    /// `Transfer-Encoding` whose last coding is `chunked`.
+    Chunked,
+    /// Anything else: until the end of file.
+    UntilEof,
+}
+
+/// The framing of a response with this `status` and these headers.
+pub fn ref_framing(status: u16, headers: &[wsmachine::Header<'_>]) -> RefFraming {
+    if status < 200 || status == 204 || status == 304 {
+        return RefFraming::NoBody;
+    }
+    let mut codings: Vec<Vec<u8>> = Vec::new();
+    for h in headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+    {
+        for c in h.value.split(|&b| b == b',') {
+            let c = trim_ows(c);
+            if !c.is_empty() {
+                codings.push(c.to_vec());
+            }
+        }
+    }
+    if let Some(last) = codings.last() {
+        return if last.eq_ignore_ascii_case(b"chunked") {
+            RefFraming::Chunked
+        } else {
+            RefFraming::UntilEof
+        };
+    }
+    let cl = headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| h.value);
+    match cl.map(trim_ows).and_then(|v| {
+        if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(v).ok()?.parse::<u64>().ok()
+    }) {
+        Some(n) => RefFraming::Length(n),
+        None => RefFraming::UntilEof,
+    }
+}
+
+/// Reference decoding of a whole chunked body (RFC 9112 §7.1, with the core's documented
+/// leniency: bare LF ends a line; extensions and trailer lines are skipped; a CR must be
+/// followed by LF): the data, and how the body ended (`Some(false)` complete, `Some(true)`
+/// invalid, `None` the input ran out first). Not incremental: it re-reads the whole input,
+/// so it checks the core's decoder across every split of its input.
+pub fn ref_dechunk(input: &[u8]) -> (Vec<u8>, Option<bool>) {
+    /// Past the end of the current line from `i` (skipping its content when `skip`, else
+    /// requiring it to be empty). `Err(None)`: input ran out; `Err(Some(()))`: invalid.
+    fn line_end(input: &[u8], mut i: usize, skip: bool) -> core::result::Result<usize, Option<()>> {
+        loop {
+            match input.get(i) {
+                None => return Err(None),
+                Some(b'\n') => return Ok(i + 1),
+                Some(b'\r') => {
+                    return match input.get(i + 1) {
+                        None => Err(None),
+                        Some(b'\n') => Ok(i + 2),
+                        Some(_) => Err(Some(())),
+                    }
+                }
+                Some(_) if skip => i += 1,
+                Some(_) => return Err(Some(())),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    macro_rules! line {
+        ($e:expr) => {
+            match $e {
+                Ok(j) => j,
+                Err(None) => return (out, None),
+                Err(Some(())) => return (out, Some(true)),
+            }
+        };
+    }
+    loop {
+        // chunk-size
+        let mut size: u64 = 0;
+        let mut digits = 0usize;
+        loop {
+            let Some(&b) = input.get(i) else {
+                return (out, None);
+            };
+            let Some(d) = (b as char).to_digit(16) else {
+                break;
+            };
+            if size >= 1 << 60 {
+                return (out, Some(true));
+            }
+            size = size * 16 + u64::from(d);
+            digits += 1;
+            i += 1;
+        }
+        if digits == 0 {
+            return (out, Some(true));
+        }
+        // [ chunk-ext ] line end
+        i = match input[i] {
+            b';' | b' ' | b'\t' => line!(line_end(input, i, true)),
+            _ => line!(line_end(input, i, false)),
+        };
+        if size == 0 {
+            // trailer-section CRLF
+            loop {
+                let empty = matches!(input.get(i), Some(b'\r' | b'\n'));
+                i = line!(line_end(input, i, true));
+                if empty {
+                    return (out, Some(false));
+                }
+            }
+        }
+        let avail = (input.len() - i) as u64;
+        if avail < size {
+            out.extend_from_slice(&input[i..]);
+            return (out, None);
+        }
+        out.extend_from_slice(&input[i..i + size as usize]);
+        i += size as usize;
+        i = line!(line_end(input, i, false));
+    }
+}

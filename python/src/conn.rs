@@ -20,7 +20,6 @@ use wsmachine::{
     ResponseStatus, Role, EMPTY_HEADER,
 };
 
-use crate::chunked::Chunked;
 use crate::events::{
     self, AcceptConnection, CloseConnection, Message, Ping, Pong, RejectConnection, RejectData,
     Request,
@@ -380,8 +379,8 @@ pub struct WSConnection {
     /// `events()` step.
     inbuf: Vec<u8>,
     start: usize,
-    /// Events produced but not yet handed out (handshake events, timer events, the pieces of a
-    /// decoded chunked body).
+    /// Events produced but not yet handed out (handshake events, timer events, the end of a
+    /// refusal body).
     pending: VecDeque<Py<PyAny>>,
     /// `receive_data(None)` was called. wsproto is CLOSED from then on, while the input
     /// buffered before the end of file is still parsed (then the core is told: `eof_done`).
@@ -397,8 +396,6 @@ pub struct WSConnection {
     bad_request: bool,
     tx_kind: Option<MessageKind>,
     tail: Utf8Tail,
-    /// Client: the refusal body is chunked; the core passes it on undecoded.
-    chunked: Option<Chunked>,
     clock: Py<PyAny>,
     t0: f64,
 }
@@ -440,7 +437,6 @@ impl WSConnection {
             bad_request: false,
             tx_kind: None,
             tail: Utf8Tail::default(),
-            chunked: None,
             clock,
             t0,
         })
@@ -625,9 +621,7 @@ impl WSConnection {
             .conn
             .read_response(now, &creq, &self.inbuf[self.start..], &mut headers);
         let mut out: Vec<Py<PyAny>> = Vec::new();
-        // `over`: the refusal is complete though the core, which frames a refusal body by
-        // Content-Length or end-of-file only, still waits for its end.
-        let (len, over) = match status {
+        let len = match status {
             Ok(ResponseStatus::Partial) => return Ok(()),
             Ok(ResponseStatus::Accepted { response, len }) => {
                 let sub = match response.subprotocol() {
@@ -652,7 +646,7 @@ impl WSConnection {
                     .unbind(),
                 };
                 out.push(Py::new(py, events::sub(ev))?.into_any());
-                (len, false)
+                len
             }
             Ok(ResponseStatus::Rejected {
                 response,
@@ -666,35 +660,20 @@ impl WSConnection {
                 let status = response.status();
                 if status < 200 {
                     // As in wsproto: a 1xx other than 101 is a refusal without a body, and the
-                    // connection is over.
+                    // connection is over (the core, too, reads no body after a 1xx).
                     out.push(events::reject_connection(py, status, headers, false)?);
-                    (len, true)
                 } else {
+                    // The core frames the body (chunked, Content-Length or end of file) and
+                    // hands over decoded data only.
                     out.push(events::reject_connection(py, status, headers, true)?);
-                    let chunked = response.content_length().is_none()
-                        && response.header("transfer-encoding").is_some_and(|v| {
-                            String::from_utf8_lossy(v)
-                                .to_ascii_lowercase()
-                                .contains("chunked")
-                        });
-                    let mut done = body_complete;
-                    if chunked {
-                        let mut dec = Chunked::new();
-                        let mut decoded = Vec::new();
-                        dec.feed(body, &mut decoded);
-                        if !decoded.is_empty() {
-                            out.push(events::reject_data(py, &decoded, false)?);
-                        }
-                        done = dec.finished();
-                        self.chunked = Some(dec);
-                    } else if !body.is_empty() {
+                    if !body.is_empty() {
                         out.push(events::reject_data(py, body, false)?);
                     }
-                    if done {
+                    if body_complete {
                         out.push(events::reject_data(py, b"", true)?);
                     }
-                    (len, done && !body_complete)
                 }
+                len
             }
             Err(Error::Handshake(e)) => {
                 let hint = events::reject_connection(
@@ -708,11 +687,6 @@ impl WSConnection {
             Err(e) => return Err(core_error(py, e)),
         };
         self.start += len;
-        if over {
-            // The connection is over: tell the core, as the end of file would (it closes, and
-            // the transport should now be closed, as after a Content-Length body).
-            self.conn.handle_eof();
-        }
         self.pending.extend(out);
         Ok(())
     }
@@ -737,7 +711,6 @@ impl WSConnection {
             start,
             tail,
             pending,
-            chunked,
             ..
         } = self;
         let read = conn
@@ -775,22 +748,6 @@ impl WSConnection {
                 failure_event(py, e)?
             }
             CoreEvent::RejectBody { data, finished } => {
-                if let Some(dec) = chunked {
-                    let mut decoded = Vec::new();
-                    dec.feed(data, &mut decoded);
-                    if !decoded.is_empty() {
-                        pending.push_back(events::reject_data(py, &decoded, false)?);
-                    }
-                    if dec.finished() || finished {
-                        pending.push_back(events::reject_data(py, b"", true)?);
-                    }
-                    if dec.finished() && !finished {
-                        // As in `read_response`: the chunked body ended, the connection is
-                        // over; the core waits for the end of file.
-                        conn.handle_eof();
-                    }
-                    return Ok(Step::Progress);
-                }
                 if finished {
                     pending.push_back(events::reject_data(py, b"", true)?);
                     if data.is_empty() {

@@ -4,7 +4,6 @@
 //! happens in the core; this layer converts between Python objects and the core's borrowed
 //! slices, writing each output `bytes` object once.
 
-mod chunked;
 mod conn;
 mod events;
 mod pytypes;

@@ -1009,35 +1009,77 @@ static void test_phase_through_a_session(void) {
     CHECK_EQ(wsm_phase(NULL), WSM_PHASE_CLOSED);
 }
 
-/* A client reading a streamed refusal is REJECTING until the body ends: a chunked body has no
- * Content-Length, so it ends with the transport. (The client hands the body over as it
- * arrives, chunk framing included.) */
+/* A client reading a streamed refusal is REJECTING until the body ends: the chunked body is
+ * decoded, so the client sees exactly the data, and the last chunk ends it (no need to wait for
+ * the end of file). */
 static void test_phase_while_a_refusal_streams(void) {
     endpoint c, s;
     wsm_client_request req;
     wsm_response resp;
     wsm_header h[HDRS];
     uint8_t buf[1024];
-    size_t n = 0, consumed = 0;
+    size_t n = 0, m = 0, consumed = 0;
     bool complete = false;
     wsm_event ev;
     start_handshake(&c, &s, &req);
     REQUIRE_OK(wsm_reject_head(s.conn, 503, NULL, 0, buf, sizeof buf, &n));
     CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_REJECTING);
-    REQUIRE_OK(wsm_read_response(c.conn, 0, &req, buf, n, h, HDRS, &resp, &complete));
+    /* The head and a first chunk arrive together. */
+    REQUIRE_OK(wsm_reject_body(s.conn, u8("try "), 4, false, buf + n, sizeof buf - n, &m));
+    CHECK_EQ(m, slen("4\r\ntry \r\n"));
+    REQUIRE_OK(wsm_read_response(c.conn, 0, &req, buf, n + m, h, HDRS, &resp, &complete));
     REQUIRE(complete);
     CHECK(!resp.accepted);
     CHECK_EQ(resp.status, 503);
+    CHECK_BYTES_STR(resp.body, resp.body_len, "try ");
     CHECK(!resp.body_complete);
+    CHECK_EQ(resp.consumed, n + m);
     CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_REJECTING);
+    CHECK(!wsm_should_close_transport(c.conn));
+    /* The last piece: its data exactly, and the end of the body with it. */
     REQUIRE_OK(wsm_reject_body(s.conn, u8("later"), 5, true, buf, sizeof buf, &n));
     CHECK_EQ(wsm_phase(s.conn), WSM_PHASE_CLOSED);
     REQUIRE_OK(wsm_read(c.conn, 0, buf, n, &consumed, &ev));
     CHECK_EQ(ev.kind, WSM_EVENT_REJECT_BODY);
-    CHECK_CONTAINS(ev.data, ev.len, "later");
-    CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_REJECTING);
-    CHECK_OK(wsm_handle_eof(c.conn));
+    CHECK_BYTES_STR(ev.data, ev.len, "later");
+    CHECK_EQ(ev.flags & WSM_FLAG_BODY_FIN, WSM_FLAG_BODY_FIN);
+    CHECK_EQ(consumed, n);
     CHECK_EQ(wsm_phase(c.conn), WSM_PHASE_CLOSED);
+    CHECK(wsm_should_close_transport(c.conn));
+    ep_free(&c);
+    ep_free(&s);
+}
+
+/* A chunked refusal written by hand: several chunks in one input come one event each (framing
+ * only: consumed, no event), extensions and trailers are skipped, Content-Length is ignored,
+ * and bytes after the body are not consumed. */
+static void test_client_reads_a_chunked_refusal(void) {
+    static const char text[] = "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "3;x=y\r\nno \r\n7\r\nthanks!\r\n0\r\nX-T: 1\r\n\r\nJUNK";
+    endpoint c, s;
+    wsm_client_request req;
+    wsm_response resp;
+    wsm_header h[HDRS];
+    uint8_t buf[256];
+    size_t len = slen(text), pos, consumed = 0;
+    bool complete = false;
+    wsm_event ev;
+    memcpy(buf, text, len);
+    start_handshake(&c, &s, &req);
+    REQUIRE_OK(wsm_read_response(c.conn, 0, &req, buf, len, h, HDRS, &resp, &complete));
+    REQUIRE(complete);
+    CHECK_EQ(resp.status, 403);
+    CHECK_BYTES_STR(resp.body, resp.body_len, "no ");
+    CHECK(!resp.body_complete);
+    pos = resp.consumed;
+    CHECK_BYTES_STR(buf + pos, 7, "thanks!");
+    REQUIRE_OK(wsm_read(c.conn, 0, buf + pos, len - pos, &consumed, &ev));
+    CHECK_EQ(ev.kind, WSM_EVENT_REJECT_BODY);
+    CHECK_BYTES_STR(ev.data, ev.len, "thanks!");
+    CHECK_EQ(ev.flags & WSM_FLAG_BODY_FIN, WSM_FLAG_BODY_FIN);
+    CHECK_EQ(len - pos - consumed, 4); /* "JUNK" */
+    CHECK(wsm_should_close_transport(c.conn));
     ep_free(&c);
     ep_free(&s);
 }
@@ -1067,4 +1109,5 @@ void run_handshake_tests(void) {
     RUN(test_client_rejects_bad_accept_and_unoffered_subprotocol);
     RUN(test_phase_through_a_session);
     RUN(test_phase_while_a_refusal_streams);
+    RUN(test_client_reads_a_chunked_refusal);
 }

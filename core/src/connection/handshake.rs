@@ -3,6 +3,7 @@
 
 use crate::close::CloseStatus;
 use crate::error::{Error, HandshakeError};
+use crate::handshake::body::BodyFraming;
 use crate::handshake::client::{
     parse_response, validate_response, write_request, ClientRequest, ParsedResponse,
 };
@@ -181,10 +182,16 @@ impl Connection {
     ///
     /// * `Partial`: read more and call again with the whole buffer.
     /// * `Accepted`: the connection is OPEN; bytes after `len` are frames.
-    /// * `Rejected`: a non-101 response; `body` holds the body bytes present (bounded by
-    ///   Content-Length). If `body_complete` is false, further body bytes come from
-    ///   [`read`](Self::read) as [`Event::RejectBody`](crate::Event::RejectBody). `len`
-    ///   counts head and `body`.
+    /// * `Rejected`: a non-101 response. Its body is framed as RFC 9112 §6.3 says: none for
+    ///   1xx, 204 and 304; `Transfer-Encoding: chunked` (decoded here, winning over
+    ///   `Content-Length`); else `Content-Length`; else until end of file. `body` is the
+    ///   first contiguous run of body data present after the head (for a chunked body, the
+    ///   data of the first chunk present, without its framing); `len` counts the bytes of
+    ///   `buf` used: the head and the body bytes read so far, framing included. If
+    ///   `body_complete` is false, the rest of the body comes from [`read`](Self::read) as
+    ///   [`Event::RejectBody`](crate::Event::RejectBody), starting with the bytes of `buf`
+    ///   after `len` (a chunked body's next chunks may already be there). If it is true, the
+    ///   connection is closed and bytes after `len` are not part of the body.
     /// * `Err(Error::Handshake(e))`: an invalid 101 response; the connection is closed.
     pub fn read_response<'h, 'b: 'h>(
         &mut self,
@@ -212,31 +219,26 @@ impl Connection {
             self.move_to_open(now, 0);
             return Ok(ResponseStatus::Accepted { response, len });
         }
+        // The body bytes present: the first contiguous run of data (decoded, for a chunked
+        // body); `read` delivers the rest, starting with any bytes of `buf` after `len`.
+        let mut framing = BodyFraming::of(&response);
         let rest = buf.get(len..).unwrap_or_default();
-        let (body, remaining) = match response.content_length() {
-            Some(cl) => {
-                let take = (rest.len() as u64).min(cl);
-                (
-                    rest.get(..take as usize).unwrap_or_default(),
-                    Some(cl - take),
-                )
-            }
-            None => (rest, None),
-        };
-        let body_complete = remaining == Some(0);
+        let piece = framing.next(rest);
+        let body = rest.get(piece.start..piece.end).unwrap_or_default();
+        let body_complete = piece.finished;
         self.failure = Some(Failure::Handshake(HandshakeError::Rejected));
         self.status = Some(CloseStatus::Abnormal);
         if body_complete {
             self.move_to_closed();
         } else {
             // The handshake timer keeps running: it bounds the wait for the body too.
-            self.lifecycle = Lifecycle::RejectBody { remaining };
+            self.lifecycle = Lifecycle::RejectBody { body: framing };
         }
         Ok(ResponseStatus::Rejected {
             response,
             body,
             body_complete,
-            len: len.saturating_add(body.len()),
+            len: len.saturating_add(piece.consumed),
         })
     }
 }

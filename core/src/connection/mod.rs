@@ -106,11 +106,17 @@ pub enum ResponseStatus<'a> {
     Rejected {
         /// The response (status, headers).
         response: Response<'a>,
-        /// The body bytes received so far (up to Content-Length).
+        /// The first contiguous run of body data present after the head, decoded: bounded by
+        /// `Content-Length`; for a chunked body, the data of the first chunk present, without
+        /// the chunk framing (later chunks already in the buffer come from `read`).
         body: &'a [u8],
-        /// Whether `body` is the whole body (Content-Length reached).
+        /// Whether the body ended within the buffer (`Content-Length` reached; a chunked
+        /// body's last chunk and trailers read, or its encoding found invalid, which ends it
+        /// there; a 1xx, 204 or 304 status, which has no body). The connection is then closed.
         body_complete: bool,
-        /// Head plus `body` length.
+        /// Bytes of the buffer used: the head and the body bytes read so far (chunk framing
+        /// included), so at least head plus `body` length. Unless `body_complete`, the bytes
+        /// after it go to [`Connection::read`], which delivers the rest of the body.
         len: usize,
     },
 }

@@ -36,8 +36,8 @@ impl Connection {
             }
         } else {
             match self.lifecycle {
-                Lifecycle::RejectBody { remaining } => {
-                    return Ok(self.read_reject_body(remaining, buf));
+                Lifecycle::RejectBody { body } => {
+                    return Ok(self.read_reject_body(body, buf));
                 }
                 _ if self.lifecycle.in_handshake() => return Err(Error::InvalidState),
                 Lifecycle::HttpError(_) | Lifecycle::Rejecting => return Err(Error::InvalidState),
@@ -346,35 +346,35 @@ impl Connection {
         }
     }
 
-    /// Client: more of a refusal's body.
+    /// Client: more of a refusal's body: the next contiguous run of data (framed as
+    /// `read_response` decided), in place.
     fn read_reject_body<'b>(
         &mut self,
-        remaining: Option<u64>,
+        mut body: crate::handshake::body::BodyFraming,
         buf: &'b mut [u8],
     ) -> ReadOutcome<'b> {
         let buf: &'b [u8] = buf;
-        let (take, left) = match remaining {
-            Some(r) => {
-                let t = r.min(buf.len() as u64);
-                (t as usize, Some(r - t))
-            }
-            None => (buf.len(), None),
-        };
-        let finished = left == Some(0);
-        if take == 0 && !finished {
-            // Nothing new: no event (else a caller that reads until `None` would spin).
-            return NEED_MORE;
+        let piece = body.next(buf);
+        let data = buf.get(piece.start..piece.end).unwrap_or_default();
+        if data.is_empty() && !piece.finished {
+            // No input, or only chunk framing (all consumed): no event (else a caller that
+            // reads until `None` would spin).
+            self.lifecycle = Lifecycle::RejectBody { body };
+            return ReadOutcome {
+                consumed: piece.consumed,
+                event: None,
+            };
         }
-        if finished {
+        if piece.finished {
             self.move_to_closed();
         } else {
-            self.lifecycle = Lifecycle::RejectBody { remaining: left };
+            self.lifecycle = Lifecycle::RejectBody { body };
         }
         ReadOutcome {
-            consumed: take,
+            consumed: piece.consumed,
             event: Some(Event::RejectBody {
-                data: buf.get(..take).unwrap_or_default(),
-                finished,
+                data,
+                finished: piece.finished,
             }),
         }
     }

@@ -13,6 +13,7 @@
 
 use crate::close::CloseCode;
 use crate::error::{HandshakeError, ProtocolError};
+use crate::handshake::body::BodyFraming;
 use crate::ReadyState;
 
 /// Where a connection is. Exactly one at a time; the data each state needs lives in it.
@@ -49,10 +50,10 @@ pub(super) enum Lifecycle {
         /// `Config::max_handshake_size`.
         max_head: u32,
     },
-    /// Client: the server refused; `remaining` body bytes follow (`None`: until end of file).
+    /// Client: the server refused; the rest of its body follows.
     RejectBody {
-        /// Body bytes still expected.
-        remaining: Option<u64>,
+        /// How the body ends (`Content-Length`, chunked, end of file) and how far it has got.
+        body: BodyFraming,
     },
     /// Data flows both ways.
     Open {

@@ -1,6 +1,8 @@
 //! The opening handshake (RFC 6455 §4): accept-key computation, header helpers, and the
 //! request/response types of the [`client`] and [`server`] sides.
 
+pub(crate) mod body;
+mod chunked;
 pub mod client;
 mod digest;
 pub mod server;

@@ -156,6 +156,13 @@ pub enum Decision {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     },
+    /// A refusal with a streamed (chunked) body: `reject_head`, then one `reject_body` per
+    /// piece, the last one finishing the body.
+    RejectStreamed {
+        status: u16,
+        headers: Vec<(String, String)>,
+        pieces: Vec<Vec<u8>>,
+    },
 }
 
 /// What the client application puts in its request.
@@ -602,6 +609,31 @@ impl Pair {
                         ep.conn
                             .reject(*status, &hv, body, &mut self.scratch)
                             .unwrap()
+                    }
+                    Decision::RejectStreamed {
+                        status,
+                        headers: hh,
+                        pieces,
+                    } => {
+                        let hv = owned_headers(hh);
+                        let mut n = ep
+                            .conn
+                            .reject_head(*status, &hv, &mut self.scratch)
+                            .unwrap();
+                        for (k, piece) in pieces.iter().enumerate() {
+                            let last = k + 1 == pieces.len();
+                            n += ep
+                                .conn
+                                .reject_body(piece, last, &mut self.scratch[n..])
+                                .unwrap();
+                        }
+                        if pieces.is_empty() {
+                            n += ep
+                                .conn
+                                .reject_body(&[], true, &mut self.scratch[n..])
+                                .unwrap();
+                        }
+                        n
                     }
                 };
                 self.wire[C].push(&self.scratch[..n]);
