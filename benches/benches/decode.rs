@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use wsmachine::{Config, Connection, Event, Role};
-use wsmachine_benches::{floor, FramePool, Kind, MemSocket, READ_BUF, SIZES};
+use wsmachine_benches::{floor, FramePool, Kind, MemSocket, ReadBuf, READ_BUF, SIZES};
 
 fn config() -> Config {
     let mut c = Config::new();
@@ -100,18 +100,14 @@ fn floor_in_place(
 
 /// A read buffer fed from a `MemSocket`, kept across Criterion's calls.
 pub struct Reader {
-    buf: Vec<u8>,
-    start: usize,
-    filled: usize,
+    rb: ReadBuf,
 }
 
 impl Reader {
     /// An empty 64 KiB read buffer.
     pub fn new() -> Reader {
         Reader {
-            buf: vec![0u8; READ_BUF],
-            start: 0,
-            filled: 0,
+            rb: ReadBuf::new(READ_BUF),
         }
     }
 
@@ -120,22 +116,17 @@ impl Reader {
         let t = Instant::now();
         let mut msgs = 0u64;
         while msgs < iters {
-            let r = conn
-                .read(0, &mut self.buf[self.start..self.filled])
-                .unwrap();
-            self.start += r.consumed;
+            // Field borrows (not `unread()`): the event borrows `buf` while `start` moves on.
+            let rb = &mut self.rb;
+            let r = conn.read(0, &mut rb.buf[rb.start..rb.filled]).unwrap();
+            rb.start += r.consumed;
             match r.event {
                 Some(Event::Data(c)) => {
                     black_box(c.data);
                     msgs += u64::from(c.message_finished);
                 }
-                None => {
-                    // Out of complete input: keep the leftover, read more behind it.
-                    self.buf.copy_within(self.start..self.filled, 0);
-                    self.filled -= self.start;
-                    self.start = 0;
-                    self.filled += sock.read_into(&mut self.buf[self.filled..]);
-                }
+                // Out of complete input: keep the leftover, read more behind it.
+                None => self.rb.refill(sock),
                 Some(other) => panic!("{other:?}"),
             }
         }

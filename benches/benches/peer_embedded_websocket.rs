@@ -26,8 +26,8 @@ use embedded_websocket::{
     WebSocketSendMessageType, WebSocketServer, WebSocketState,
 };
 use wsmachine_benches::{
-    browser_requests, payloads, BenchRng, FramePool, Kind, MemSocket, SplitMix, StreamUtf8,
-    DECODE_GROUPS, ENCODE_GROUPS, READ_BUF, SIZES,
+    browser_requests, payloads, BenchRng, FramePool, Kind, MemSocket, ReadBuf, SplitMix,
+    StreamUtf8, DECODE_GROUPS, ENCODE_GROUPS, READ_BUF, SIZES,
 };
 
 /// Either role, behind one `read`/`write`.
@@ -69,10 +69,8 @@ impl Ws {
 }
 
 struct Reader {
-    from: Vec<u8>,
+    from: ReadBuf,
     to: Vec<u8>,
-    start: usize,
-    filled: usize,
     utf8: StreamUtf8,
 }
 
@@ -87,9 +85,9 @@ impl Reader {
         let t = Instant::now();
         let mut msgs = 0u64;
         while msgs < iters {
-            match ws.read(&self.from[self.start..self.filled], &mut self.to) {
+            match ws.read(self.from.unread(), &mut self.to) {
                 Ok(r) => {
-                    self.start += r.len_from;
+                    self.from.start += r.len_from;
                     assert!(matches!(
                         r.message_type,
                         WebSocketReceiveMessageType::Text | WebSocketReceiveMessageType::Binary
@@ -105,21 +103,14 @@ impl Reader {
                         }
                         msgs += 1;
                     } else if r.len_from == 0 {
-                        self.refill(sock);
+                        self.from.refill(sock);
                     }
                 }
-                Err(Error::ReadFrameIncomplete) => self.refill(sock),
+                Err(Error::ReadFrameIncomplete) => self.from.refill(sock),
                 Err(e) => panic!("{e:?}"),
             }
         }
         t.elapsed()
-    }
-
-    fn refill(&mut self, sock: &mut MemSocket<'_>) {
-        self.from.copy_within(self.start..self.filled, 0);
-        self.filled -= self.start;
-        self.start = 0;
-        self.filled += sock.read_into(&mut self.from[self.filled..]);
     }
 }
 
@@ -136,10 +127,8 @@ fn bench(c: &mut Criterion) {
                     let mut ws = Ws::new(!masked);
                     let mut sock = MemSocket::new(&pool.bytes, 1 << 10);
                     let mut rd = Reader {
-                        from: vec![0u8; READ_BUF],
+                        from: ReadBuf::new(READ_BUF),
                         to: vec![0u8; READ_BUF],
-                        start: 0,
-                        filled: 0,
                         utf8: StreamUtf8::default(),
                     };
                     b.iter_custom(|iters| rd.run(&mut ws, &mut sock, kind == Kind::Text, iters));

@@ -20,14 +20,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use soketto::base::{Codec, Header, OpCode};
 use soketto::Parsing;
 use wsmachine_benches::{
-    payloads, FramePool, Kind, MemSocket, SplitMix, StreamUtf8, DECODE_GROUPS, ENCODE_GROUPS,
-    READ_BUF, SIZES,
+    payloads, FramePool, Kind, MemSocket, ReadBuf, SplitMix, StreamUtf8, DECODE_GROUPS,
+    ENCODE_GROUPS, READ_BUF, SIZES,
 };
 
 struct Reader {
-    buf: Vec<u8>,
-    start: usize,
-    filled: usize,
+    rb: ReadBuf,
     utf8: StreamUtf8,
 }
 
@@ -42,19 +40,19 @@ impl Reader {
         let t = Instant::now();
         let mut msgs = 0u64;
         while msgs < iters {
-            match codec.decode_header(&self.buf[self.start..self.filled]) {
+            match codec.decode_header(self.rb.unread()) {
                 Ok(Parsing::Done {
                     value: header,
                     offset,
                 }) => {
                     let len = header.payload_len();
-                    let from = self.start + offset;
-                    if from + len > self.filled {
-                        self.refill(sock);
+                    let from = self.rb.start + offset;
+                    if from + len > self.rb.filled {
+                        self.rb.refill(sock);
                         continue;
                     }
                     assert!(header.is_fin() && header.opcode() == OpCode::Binary || text);
-                    let data = &mut self.buf[from..from + len];
+                    let data = &mut self.rb.buf[from..from + len];
                     if header.is_masked() {
                         Codec::apply_mask(&header, data);
                     }
@@ -62,21 +60,14 @@ impl Reader {
                         assert!(self.utf8.feed(data) && self.utf8.complete());
                     }
                     black_box(&*data);
-                    self.start = from + len;
+                    self.rb.start = from + len;
                     msgs += 1;
                 }
-                Ok(Parsing::NeedMore(_)) => self.refill(sock),
+                Ok(Parsing::NeedMore(_)) => self.rb.refill(sock),
                 Err(e) => panic!("{e:?}"),
             }
         }
         t.elapsed()
-    }
-
-    fn refill(&mut self, sock: &mut MemSocket<'_>) {
-        self.buf.copy_within(self.start..self.filled, 0);
-        self.filled -= self.start;
-        self.start = 0;
-        self.filled += sock.read_into(&mut self.buf[self.filled..]);
     }
 }
 
@@ -91,9 +82,7 @@ fn bench(c: &mut Criterion) {
                 codec.set_max_data_size(usize::MAX);
                 let mut sock = MemSocket::new(&pool.bytes, 1 << 10);
                 let mut rd = Reader {
-                    buf: vec![0u8; READ_BUF.max(size + 14)],
-                    start: 0,
-                    filled: 0,
+                    rb: ReadBuf::new(READ_BUF.max(size + 14)),
                     utf8: StreamUtf8::default(),
                 };
                 b.iter_custom(|iters| rd.run(&codec, &mut sock, kind == Kind::Text, iters));

@@ -289,6 +289,44 @@ pub const ENCODE_GROUPS: [(&str, bool); 2] = [("server_encode", false), ("client
 /// Read buffer size of the wsmachine "transport" variants (a typical socket read buffer).
 pub const READ_BUF: usize = 64 << 10;
 
+/// A read buffer fed from a [`MemSocket`], as an engine's socket loop keeps one: unread bytes
+/// in `buf[start..filled]`; `refill` moves the leftover to the front and reads behind it. The
+/// one refill every socket-fed decode loop (wsmachine's and the peers') uses.
+pub struct ReadBuf {
+    /// The buffer.
+    pub buf: Vec<u8>,
+    /// First unread byte.
+    pub start: usize,
+    /// End of the bytes read so far.
+    pub filled: usize,
+}
+
+impl ReadBuf {
+    /// An empty buffer of `len` bytes.
+    pub fn new(len: usize) -> ReadBuf {
+        ReadBuf {
+            buf: vec![0u8; len],
+            start: 0,
+            filled: 0,
+        }
+    }
+
+    /// The unread bytes.
+    #[inline]
+    pub fn unread(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.filled]
+    }
+
+    /// Keeps the leftover at the front and reads more behind it.
+    #[inline]
+    pub fn refill(&mut self, sock: &mut MemSocket<'_>) {
+        self.buf.copy_within(self.start..self.filled, 0);
+        self.filled -= self.start;
+        self.start = 0;
+        self.filled += sock.read_into(&mut self.buf[self.filled..]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The floor
 // ---------------------------------------------------------------------------------------------
