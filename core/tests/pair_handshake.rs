@@ -201,12 +201,18 @@ fn rejection_with_status_headers_and_body() {
     }
 }
 
+/// A client that has written the request `req` and waits for the response.
+fn client_awaiting_response(req: &ClientRequest<'_>) -> Connection {
+    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
+    let mut out = [0u8; 512];
+    c.write_request(req, KEY16, &mut out).unwrap();
+    c
+}
+
 #[test]
 fn rejection_without_content_length_reads_body_until_eof() {
-    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
     let req = ClientRequest::new("h", "/");
-    let mut out = [0u8; 512];
-    c.write_request(&req, KEY16, &mut out).unwrap();
+    let mut c = client_awaiting_response(&req);
     let head = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\r\nbusy";
     let mut headers = [EMPTY_HEADER; 8];
     match c.read_response(0, &req, head, &mut headers).unwrap() {
@@ -306,10 +312,8 @@ fn rejection_with_a_streamed_chunked_body() {
 
 #[test]
 fn chunked_refusal_read_by_hand() {
-    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
     let req = ClientRequest::new("h", "/");
-    let mut out = [0u8; 512];
-    c.write_request(&req, KEY16, &mut out).unwrap();
+    let mut c = client_awaiting_response(&req);
     // Content-Length loses to Transfer-Encoding; an extension, a bare LF, trailers.
     let head = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
     let mut input = head.to_vec();
@@ -360,10 +364,8 @@ fn chunked_refusal_read_by_hand() {
 
 #[test]
 fn chunked_refusal_wholly_in_the_response_buffer() {
-    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
     let req = ClientRequest::new("h", "/");
-    let mut out = [0u8; 512];
-    c.write_request(&req, KEY16, &mut out).unwrap();
+    let mut c = client_awaiting_response(&req);
     let input = b"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n\r\n\
 4\r\nslow\r\n0\r\n\r\n";
     let mut headers = [EMPTY_HEADER; 8];
@@ -385,10 +387,8 @@ fn chunked_refusal_wholly_in_the_response_buffer() {
 
 #[test]
 fn invalid_chunked_refusal_ends_the_body() {
-    let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
     let req = ClientRequest::new("h", "/");
-    let mut out = [0u8; 512];
-    c.write_request(&req, KEY16, &mut out).unwrap();
+    let mut c = client_awaiting_response(&req);
     let input = b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab";
     let mut headers = [EMPTY_HEADER; 8];
     let len = match c.read_response(0, &req, input, &mut headers).unwrap() {
@@ -422,10 +422,8 @@ fn invalid_chunked_refusal_ends_the_body() {
 #[test]
 fn refusals_without_a_body() {
     for status in ["204 No Content", "304 Not Modified", "100 Continue"] {
-        let mut c = Connection::client(Config::new(), 0, [1; 16]).unwrap();
         let req = ClientRequest::new("h", "/");
-        let mut out = [0u8; 512];
-        c.write_request(&req, KEY16, &mut out).unwrap();
+        let mut c = client_awaiting_response(&req);
         let head = format!("HTTP/1.1 {status}\r\nContent-Length: 4\r\n\r\n");
         let mut input = head.as_bytes().to_vec();
         input.extend_from_slice(b"next");
