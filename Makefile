@@ -23,9 +23,11 @@ setup-embedded:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p wsmachine --all-targets --features zlib -- -D warnings
 
 test-rust:
 	$(CARGO) test
+	$(CARGO) test -p wsmachine --features zlib
 
 # The core builds for microcontroller targets: no std, no alloc.
 nostd:
@@ -51,7 +53,7 @@ header-check:
 	bash scripts/tools/header.sh --check
 
 doc:
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps --features zlib
 
 # The C library: C11 tests plain, under ASan+UBSan and under valgrind; the C examples;
 # an install into a temporary prefix compiled against with pkg-config.

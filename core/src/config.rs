@@ -6,6 +6,9 @@
 
 use core::fmt;
 
+#[cfg(feature = "deflate")]
+use crate::deflate::DeflateConfig;
+
 /// The defaults, one constant each (the C header and the Python signatures are checked
 /// against these).
 pub mod defaults {
@@ -94,6 +97,18 @@ pub struct Config {
     /// RSV bits (0b100 = RSV1, 0b010 = RSV2, 0b001 = RSV3) that an extension negotiated by the
     /// application gives meaning to. Frames with other RSV bits set are a protocol error.
     pub allowed_rsv: u8,
+    /// permessage-deflate ([RFC 7692]): `Some` to offer it (client) or accept it (server).
+    /// The connection then negotiates it in the handshake ([`Connection::deflate`]) and
+    /// takes RSV1 for it; compressed messages go through
+    /// [`Connection::inflate`] and [`Connection::send_compressed`] with a codec from
+    /// [`crate::deflate`]. Default `None`.
+    ///
+    /// [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
+    /// [`Connection::deflate`]: crate::Connection::deflate
+    /// [`Connection::inflate`]: crate::Connection::inflate
+    /// [`Connection::send_compressed`]: crate::Connection::send_compressed
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// A [`Config`] value that cannot work, found by [`Config::validate`].
@@ -110,6 +125,10 @@ pub enum ConfigError {
     NoKeepaliveTimeout,
     /// A timeout is over [`MAX_TIMEOUT_MS`].
     TimeoutTooLong,
+    /// `deflate` has window bits outside 8..=15, or a minimum above the compressor's window.
+    InvalidDeflate,
+    /// `deflate` is on and `allowed_rsv` also gives RSV1 to the application.
+    RsvTaken,
 }
 
 impl ConfigError {
@@ -123,6 +142,10 @@ impl ConfigError {
                 "keepalive_timeout_ms must not be 0 when keepalive is on"
             }
             ConfigError::TimeoutTooLong => "timeouts must be at most 2147483647 ms",
+            ConfigError::InvalidDeflate => {
+                "deflate window bits must be within 8..=15 (minimum not above the window)"
+            }
+            ConfigError::RsvTaken => "allowed_rsv cannot include RSV1 when deflate is on",
         }
     }
 }
@@ -150,6 +173,8 @@ impl Config {
             keepalive_timeout_ms: defaults::KEEPALIVE_TIMEOUT_MS,
             close_timeout_ms: defaults::CLOSE_TIMEOUT_MS,
             allowed_rsv: defaults::ALLOWED_RSV,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
     }
 
@@ -176,6 +201,15 @@ impl Config {
             || self.close_timeout_ms > MAX_TIMEOUT_MS
         {
             return Err(ConfigError::TimeoutTooLong);
+        }
+        #[cfg(feature = "deflate")]
+        if let Some(d) = &self.deflate {
+            if !d.is_valid() {
+                return Err(ConfigError::InvalidDeflate);
+            }
+            if self.allowed_rsv & 0b100 != 0 {
+                return Err(ConfigError::RsvTaken);
+            }
         }
         Ok(())
     }

@@ -31,6 +31,7 @@ impl Format for Error {
             Error::InvalidStatus => write!(f, "InvalidStatus"),
             Error::Handshake(e) => write!(f, "Handshake({})", e),
             Error::InvalidConfig(e) => write!(f, "InvalidConfig({})", e),
+            Error::NotCompressed => write!(f, "NotCompressed"),
         }
     }
 }
@@ -102,13 +103,14 @@ impl Format for DataChunk<'_> {
     fn format(&self, f: Formatter<'_>) {
         write!(
             f,
-            "DataChunk {{ kind: {}, data: {=[u8]}, message_start: {=bool}, frame_finished: {=bool}, message_finished: {=bool}, rsv: {=u8} }}",
+            "DataChunk {{ kind: {}, data: {=[u8]}, message_start: {=bool}, frame_finished: {=bool}, message_finished: {=bool}, rsv: {=u8}, compressed: {=bool} }}",
             self.kind,
             self.data,
             self.message_start,
             self.frame_finished,
             self.message_finished,
-            self.rsv
+            self.rsv,
+            self.compressed
         )
     }
 }

@@ -47,6 +47,9 @@ pub enum Error {
     Handshake(HandshakeError),
     /// The [`Config`](crate::Config) given to a constructor cannot work.
     InvalidConfig(ConfigError),
+    /// A permessage-deflate call on a connection or message that is not compressed, or a
+    /// codec whose window is smaller than the one negotiated.
+    NotCompressed,
 }
 
 impl fmt::Display for Error {
@@ -68,6 +71,9 @@ impl fmt::Display for Error {
             Error::InvalidStatus => f.write_str("invalid HTTP status code"),
             Error::Handshake(e) => write!(f, "handshake failed: {e}"),
             Error::InvalidConfig(e) => write!(f, "invalid configuration: {e}"),
+            Error::NotCompressed => {
+                f.write_str("no permessage-deflate for this message, or a codec window too small")
+            }
         }
     }
 }
@@ -112,13 +118,17 @@ pub enum ProtocolError {
     /// The application did not mark the connection authenticated before
     /// `Config::auth_timeout_ms` ran out.
     AuthTimeout,
+    /// A compressed message whose deflate data is corrupt (permessage-deflate).
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code sent to the peer for this violation.
     pub const fn close_code(self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             ProtocolError::FrameTooLarge
             | ProtocolError::MessageTooLarge
             | ProtocolError::TooManyFragments => CloseCode::MESSAGE_TOO_BIG,
@@ -146,6 +156,7 @@ impl ProtocolError {
             ProtocolError::MessageTooLarge => "message too large",
             ProtocolError::TooManyFragments => "too many fragments",
             ProtocolError::AuthTimeout => "authentication timeout",
+            ProtocolError::InvalidCompressedData => "invalid compressed data",
         }
     }
 }
@@ -201,6 +212,9 @@ pub enum HandshakeError {
     NotExtendedConnect,
     /// Client: the server answered with a status other than 101.
     Rejected,
+    /// Client: the server's permessage-deflate response is malformed or asks for what this
+    /// end cannot do (RFC 7692 §5: the client fails the connection).
+    InvalidExtension,
 }
 
 impl HandshakeError {
@@ -253,6 +267,7 @@ impl HandshakeError {
             HandshakeError::UnofferedExtension => "server accepted an extension not offered",
             HandshakeError::NotExtendedConnect => "not an extended CONNECT for websocket",
             HandshakeError::Rejected => "server rejected the upgrade",
+            HandshakeError::InvalidExtension => "invalid permessage-deflate response",
         }
     }
 }

@@ -33,8 +33,13 @@ pub struct DataChunk<'a> {
     pub frame_finished: bool,
     /// Last chunk of the message.
     pub message_finished: bool,
-    /// RSV bits of the frame (non-zero only for bits allowed by `Config::allowed_rsv`).
+    /// RSV bits of the frame (non-zero only for bits allowed by `Config::allowed_rsv`, and
+    /// RSV1 on the first frame of a compressed message).
     pub rsv: u8,
+    /// The message is compressed (permessage-deflate): `data` is deflate data, to be passed
+    /// to [`Connection::inflate`](crate::Connection::inflate); a text message's UTF-8 is
+    /// checked there, on the inflated bytes.
+    pub compressed: bool,
 }
 
 /// Something that happened on the connection.

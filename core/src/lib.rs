@@ -47,6 +47,8 @@ extern crate std;
 pub mod close;
 pub mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 #[cfg(feature = "defmt")]
 mod defmt;
 pub mod error;
@@ -63,6 +65,8 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseStatus};
 pub use config::{Config, ConfigError};
+#[cfg(feature = "deflate")]
+pub use connection::Inflated;
 pub use connection::{
     Connection, Failure, Phase, ReadyState, ResponseStatus, Role, MAX_PENDING_INPUT,
 };

@@ -14,7 +14,7 @@ use crate::handshake::server::{
 use crate::handshake::{accept_key, encode_key, Header};
 
 use super::state::Lifecycle;
-use super::{Connection, Failure, ResponseStatus, Role};
+use super::{Connection, Failure, ResponseStatus, Role, EXTENSION_VALUE_LEN};
 
 impl Connection {
     // ----------------------------------------------------------------------------------
@@ -56,6 +56,7 @@ impl Connection {
                 accept: accept_key(key),
                 auth_ms,
             };
+            self.negotiate_deflate(request.headers());
         }
         Ok(parsed)
     }
@@ -85,7 +86,9 @@ impl Connection {
         let Lifecycle::AwaitDecision { accept, auth_ms } = self.lifecycle else {
             return Err(Error::InvalidState);
         };
-        let n = write_accept(&accept, opts, out)?;
+        let mut value = [0u8; EXTENSION_VALUE_LEN];
+        let ext = self.deflate_header(&mut value);
+        let n = write_accept(&accept, opts, ext, out)?;
         self.move_to_open(now, auth_ms);
         Ok(n)
     }
@@ -172,7 +175,9 @@ impl Connection {
             return Err(Error::InvalidState);
         };
         let key = encode_key(&key);
-        let n = write_request(req, &key, out)?;
+        let mut value = [0u8; EXTENSION_VALUE_LEN];
+        let offer = self.deflate_header(&mut value);
+        let n = write_request(req, &key, offer, out)?;
         self.lifecycle = Lifecycle::AwaitResponse { key, max_head };
         Ok(n)
     }
@@ -213,7 +218,9 @@ impl Connection {
             ParsedResponse::Complete { response, len } => (response, len),
         };
         if response.status() == 101 {
-            if let Err(e) = validate_response(&response, &key, req) {
+            let checked = validate_response(&response, &key, req, self.deflate_offered())
+                .and_then(|()| self.accept_deflate_response(response.headers()));
+            if let Err(e) = checked {
                 return Err(self.move_to_handshake_failed(e));
             }
             self.move_to_open(now, 0);

@@ -9,7 +9,12 @@
 //! | `recv.rs` | `read`: frames in, events out |
 //! | `send.rs` | frames out: data, control, close, and `poll_transmit` |
 
+#[cfg(feature = "deflate")]
+mod deflate;
 mod handshake;
+
+#[cfg(feature = "deflate")]
+pub use deflate::Inflated;
 mod recv;
 mod send;
 mod state;
@@ -17,6 +22,8 @@ mod timer;
 
 use crate::close::{CloseCode, CloseStatus};
 use crate::config::Config;
+#[cfg(feature = "deflate")]
+use crate::deflate::{DeflateConfig, Params};
 use crate::error::{Error, HandshakeError, ProtocolError};
 use crate::event::MessageKind;
 use crate::handshake::client::Response;
@@ -148,6 +155,8 @@ impl Flags {
     const AWAITING_INPUT: u8 = 1 << 3;
     /// `Config::allowed_rsv`, in bits 4..=6.
     const RSV_SHIFT: u32 = 4;
+    /// The fragmented message being sent (`Tx::msg`) is compressed (permessage-deflate).
+    const TX_COMPRESSED: u8 = 1 << 7;
 
     fn has(self, bit: u8) -> bool {
         self.0 & bit != 0
@@ -187,6 +196,22 @@ struct Rx {
     msg_size: u64,
     fragments: u32,
     utf8: Utf8Validator,
+    /// The message in progress is compressed (RSV1 on its first frame).
+    compressed: bool,
+}
+
+/// permessage-deflate: what this end offers or accepts, what was agreed, and the message
+/// being inflated (whose text `Rx::utf8` validates: compressed text is not checked on the
+/// wire).
+#[cfg(feature = "deflate")]
+#[derive(Clone, Copy, Debug)]
+struct DeflateState {
+    config: Option<DeflateConfig>,
+    agreed: Option<Params>,
+    /// A compressed message is being inflated ([`Connection::inflate`]).
+    inflating: bool,
+    /// Inflated bytes of that message.
+    inflated: u64,
 }
 
 /// Send-side message state.
@@ -289,6 +314,8 @@ impl Tx {
 #[derive(Clone, Debug)]
 pub struct Connection {
     lifecycle: Lifecycle,
+    #[cfg(feature = "deflate")]
+    deflate: DeflateState,
     limits: Limits,
     timers: TimerTable,
     rx: Rx,
@@ -304,6 +331,42 @@ pub struct Connection {
 /// `Config::max_handshake_size`, saturated to 32 bits (a larger head is not a real case).
 fn max_head(c: &Config) -> u32 {
     u32::try_from(c.max_handshake_size).unwrap_or(u32::MAX)
+}
+
+/// Room for the Sec-WebSocket-Extensions value the connection writes itself.
+#[cfg(feature = "deflate")]
+const EXTENSION_VALUE_LEN: usize = crate::deflate::MAX_VALUE_LEN;
+#[cfg(not(feature = "deflate"))]
+const EXTENSION_VALUE_LEN: usize = 0;
+
+/// Without the `deflate` feature: no extension of the core's own.
+#[cfg(not(feature = "deflate"))]
+impl Connection {
+    #[inline(always)]
+    fn deflate_agreed(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn deflate_offered(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn negotiate_deflate(&mut self, _headers: &[crate::handshake::Header<'_>]) {}
+
+    #[inline(always)]
+    fn deflate_header<'v>(&self, _value: &'v mut [u8]) -> Option<&'v [u8]> {
+        None
+    }
+
+    #[inline(always)]
+    fn accept_deflate_response(
+        &mut self,
+        _headers: &[crate::handshake::Header<'_>],
+    ) -> Result<(), HandshakeError> {
+        Ok(())
+    }
 }
 
 impl Connection {
@@ -323,6 +386,13 @@ impl Connection {
         timers.set(Timer::Handshake, now, config.handshake_timeout_ms);
         Ok(Connection {
             lifecycle,
+            #[cfg(feature = "deflate")]
+            deflate: DeflateState {
+                config: config.deflate,
+                agreed: None,
+                inflating: false,
+                inflated: 0,
+            },
             limits: Limits {
                 max_frame_payload: config.max_frame_payload,
                 max_message_size: config.max_message_size,
@@ -339,6 +409,7 @@ impl Connection {
                 msg_size: 0,
                 fragments: 0,
                 utf8: Utf8Validator::new(),
+                compressed: false,
             },
             tx: Tx {
                 frame_remaining: 0,

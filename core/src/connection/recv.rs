@@ -14,6 +14,9 @@ use super::{Connection, Flags, Role, RxFrame};
 /// 32 KiB L1 data cache).
 const FUSED_BLOCK: usize = 8 << 10;
 
+/// The RSV1 bit in `FrameHeader::rsv`.
+pub(super) const RSV1: u8 = 0b100;
+
 /// "Need more input": nothing consumed, no event.
 const NEED_MORE: ReadOutcome<'static> = ReadOutcome {
     consumed: 0,
@@ -78,6 +81,7 @@ impl Connection {
                         frame_finished: true,
                         message_finished: true,
                         rsv: 0,
+                        compressed: false,
                     })),
                 });
             }
@@ -115,6 +119,7 @@ impl Connection {
             self.rx.fragments = 0;
             self.rx.started = false;
             self.rx.utf8.reset();
+            self.rx.compressed = h.rsv & RSV1 != 0 && self.deflate_agreed();
         }
         self.rx.msg_size = self.rx.msg_size.saturating_add(h.payload_len);
         self.rx.fragments = self.rx.fragments.saturating_add(1);
@@ -194,7 +199,13 @@ impl Connection {
             }
             return Ok(());
         }
-        if h.rsv & !self.flags.allowed_rsv() != 0 {
+        // permessage-deflate owns RSV1 on the first frame of a message (RFC 7692 §6.1).
+        let deflate_rsv = if self.deflate_agreed() && h.opcode != OpCode::Continuation {
+            RSV1
+        } else {
+            0
+        };
+        if h.rsv & !(self.flags.allowed_rsv() | deflate_rsv) != 0 {
             return Err(ProtocolError::ReservedBits);
         }
         match (h.opcode, self.rx.msg) {
@@ -242,7 +253,14 @@ impl Connection {
         let buf: &'b mut [u8] = buf;
         let chunk = buf.get_mut(pos..end).unwrap_or_default();
         let kind = self.rx.msg.unwrap_or(MessageKind::Binary);
-        let valid = match (kind, frame.mask) {
+        let compressed = self.rx.compressed;
+        // Compressed text is validated after inflation (`inflate`), not on the wire.
+        let checked = if compressed {
+            MessageKind::Binary
+        } else {
+            kind
+        };
+        let valid = match (checked, frame.mask) {
             (MessageKind::Text, Some(m)) => {
                 // Unmask and validate block by block, so that each block is validated while
                 // it is still in L1 (one pass over memory instead of two).
@@ -268,7 +286,8 @@ impl Connection {
         frame.remaining -= take as u64;
         let frame_finished = frame.remaining == 0;
         let message_finished = frame_finished && frame.fin;
-        if !valid || (kind == MessageKind::Text && message_finished && !self.rx.utf8.is_complete())
+        if !valid
+            || (checked == MessageKind::Text && message_finished && !self.rx.utf8.is_complete())
         {
             // The connection fails; `len` consumes everything (no event borrows from `buf`).
             return self.fail(now, ProtocolError::InvalidUtf8, len);
@@ -293,6 +312,7 @@ impl Connection {
                 frame_finished,
                 message_finished,
                 rsv: frame.rsv,
+                compressed,
             })),
         }
     }

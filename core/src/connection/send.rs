@@ -57,7 +57,7 @@ fn put_unmasked_frame(opcode: OpCode, payload: &[u8], out: &mut [u8]) -> Option<
 }
 
 impl Connection {
-    fn masked(&self) -> bool {
+    pub(super) fn masked(&self) -> bool {
         self.role == Role::Client
     }
 
@@ -76,6 +76,19 @@ impl Connection {
         len: u64,
         out: &mut [u8],
     ) -> (usize, Option<[u8; 4]>) {
+        self.put_header_rsv(opcode, fin, 0, len, out)
+    }
+
+    /// [`put_header`](Self::put_header) with RSV bits (RSV1 for a compressed message).
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    pub(super) fn put_header_rsv(
+        &mut self,
+        opcode: OpCode,
+        fin: bool,
+        rsv: u8,
+        len: u64,
+        out: &mut [u8],
+    ) -> (usize, Option<[u8; 4]>) {
         let mask = if self.masked() {
             Some(self.rng.next_key())
         } else {
@@ -83,7 +96,7 @@ impl Connection {
         };
         let h = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: len,
@@ -113,7 +126,7 @@ impl Connection {
 
     /// Length of the queued pong and keepalive ping (both exist only while open).
     #[inline]
-    fn queued_pings_len(&self) -> usize {
+    pub(super) fn queued_pings_len(&self) -> usize {
         let Lifecycle::Open { pong } = &self.lifecycle else {
             return 0;
         };
@@ -130,7 +143,7 @@ impl Connection {
     /// Writes the queued pong and keepalive ping into `out`, whose room for their `ctrl`
     /// bytes (from [`queued_pings_len`](Self::queued_pings_len)) the caller checked.
     #[inline]
-    fn put_queued_pings(&mut self, ctrl: usize, out: &mut [u8]) -> usize {
+    pub(super) fn put_queued_pings(&mut self, ctrl: usize, out: &mut [u8]) -> usize {
         if ctrl == 0 {
             0
         } else {
@@ -226,7 +239,7 @@ impl Connection {
         Ok(n)
     }
 
-    fn check_can_start_frame(&self) -> Result<(), Error> {
+    pub(super) fn check_can_start_frame(&self) -> Result<(), Error> {
         if !matches!(self.lifecycle, Lifecycle::Open { .. }) {
             return Err(Error::InvalidState);
         }
@@ -308,7 +321,11 @@ impl Connection {
     }
 
     /// Checks that a whole message of `kind` can be sent now; its opcode.
-    fn whole_message_opcode(&self, kind: MessageKind, data: &[u8]) -> Result<OpCode, Error> {
+    pub(super) fn whole_message_opcode(
+        &self,
+        kind: MessageKind,
+        data: &[u8],
+    ) -> Result<OpCode, Error> {
         self.check_can_start_frame()?;
         if self.tx.msg.is_some() {
             return Err(Error::MessageState);
@@ -380,10 +397,13 @@ impl Connection {
 
     /// Works out the opcode for the next frame of a (possibly fragmented) message and checks
     /// the text so far; does not change state.
-    fn fragment_opcode(&self, kind: MessageKind) -> Result<OpCode, Error> {
+    pub(super) fn fragment_opcode(&self, kind: MessageKind) -> Result<OpCode, Error> {
         match self.tx.msg {
             None => Ok(OpCode::starting(kind)),
-            Some(k) if k == kind => Ok(OpCode::Continuation),
+            // A compressed message continues only with `send_compressed_fragment`.
+            Some(k) if k == kind && !self.flags.has(Flags::TX_COMPRESSED) => {
+                Ok(OpCode::Continuation)
+            }
             Some(_) => Err(Error::MessageState),
         }
     }
@@ -411,6 +431,7 @@ impl Connection {
         let n = self.send_frame(op, fin, data, out)?;
         self.tx.utf8 = utf8;
         self.tx.msg = if fin { None } else { Some(kind) };
+        self.flags.set(Flags::TX_COMPRESSED, false);
         Ok(n)
     }
 
@@ -447,6 +468,7 @@ impl Connection {
             self.tx.utf8.reset();
         }
         self.tx.msg = Some(kind);
+        self.flags.set(Flags::TX_COMPRESSED, false);
         self.tx.mask = key.unwrap_or_default();
         self.tx.mask_off = 0;
         self.tx.frame_remaining = len;

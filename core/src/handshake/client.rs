@@ -43,9 +43,13 @@ fn no_space(s: &str) -> bool {
 }
 
 /// Writes the upgrade request with the given (base64) `Sec-WebSocket-Key`.
+///
+/// `deflate` is a permessage-deflate offer the connection adds (written before
+/// `req.extensions`).
 pub fn write_request(
     req: &ClientRequest<'_>,
     key: &[u8; 24],
+    deflate: Option<&[u8]>,
     out: &mut [u8],
 ) -> Result<usize, Error> {
     if !no_space(req.host) || !no_space(req.target) || !req.target.starts_with('/') {
@@ -74,6 +78,9 @@ pub fn write_request(
         w.put(b"Sec-WebSocket-Version: 13\r\n");
         if let Some(o) = req.origin {
             w.header("Origin", o.as_bytes());
+        }
+        if let Some(d) = deflate {
+            w.header("Sec-WebSocket-Extensions", d);
         }
         for (list, name) in [
             (req.subprotocols, "Sec-WebSocket-Protocol"),
@@ -223,10 +230,14 @@ fn extension_name(e: &[u8]) -> &[u8] {
 }
 
 /// Checks a 101 response against RFC 6455 §4.2.2 / §4.1 and the offer in `req`.
+///
+/// With `deflate_offered`, permessage-deflate counts as offered (the connection checks its
+/// parameters itself).
 pub fn validate_response(
     resp: &Response<'_>,
     key: &[u8; 24],
     req: &ClientRequest<'_>,
+    deflate_offered: bool,
 ) -> Result<(), HandshakeError> {
     if !has_token(resp.headers, "upgrade", "websocket") {
         return Err(HandshakeError::MissingUpgrade);
@@ -245,6 +256,9 @@ pub fn validate_response(
     }
     for e in resp.extensions() {
         let name = extension_name(e);
+        if deflate_offered && name.eq_ignore_ascii_case(b"permessage-deflate") {
+            continue;
+        }
         if !req
             .extensions
             .iter()

@@ -281,9 +281,13 @@ fn check_headers(headers: &[Header<'_>]) -> Result<(), Error> {
 }
 
 /// Writes the `101 Switching Protocols` response.
+///
+/// `deflate` is a Sec-WebSocket-Extensions value the connection adds for permessage-deflate
+/// (written before `opts.extensions`).
 pub fn write_accept(
     accept_key: &[u8; 28],
     opts: &Accept<'_>,
+    deflate: Option<&[u8]>,
     out: &mut [u8],
 ) -> Result<usize, Error> {
     if let Some(p) = opts.subprotocol {
@@ -302,6 +306,9 @@ pub fn write_accept(
         w.header("Sec-WebSocket-Accept", accept_key);
         if let Some(p) = opts.subprotocol {
             w.header("Sec-WebSocket-Protocol", p.as_bytes());
+        }
+        if let Some(d) = deflate {
+            w.header("Sec-WebSocket-Extensions", d);
         }
         if let Some(e) = opts.extensions {
             w.header("Sec-WebSocket-Extensions", e.as_bytes());
