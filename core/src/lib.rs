@@ -18,8 +18,11 @@
 //! framing with every opcode, masking, fragmentation, streaming sends and receives whose memory
 //! use does not depend on message size, fail-fast UTF-8 validation, ping/pong, limits
 //! ([`Config`]), keepalive and dead-peer detection, handshake/authentication/close timeouts,
-//! the closing handshake with the RFC's close codes ([`CloseCode`], [`CloseStatus`]), and a
-//! client reconnect policy ([`reconnect`]).
+//! the closing handshake with the RFC's close codes ([`CloseCode`], [`CloseStatus`]), a
+//! client reconnect policy ([`reconnect`]), and (feature `deflate`) permessage-deflate
+//! ([RFC 7692]) with codecs in caller memory: the `deflate` module and docs/deflate.md.
+//!
+//! [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
 #![no_std]

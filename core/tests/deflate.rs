@@ -623,3 +623,39 @@ fn the_zlib_backend_rejects_corrupt_data_and_bombs() {
     let got = receive(&mut s, &mut wire, &mut ZlibInflater::new(15), 4096);
     assert_eq!(got, vec![Got::Failed(ProtocolError::MessageTooLarge)]);
 }
+
+/// docs/deflate.md's memory table, kept true: bytes for one connection's codecs per window
+/// size (the inflater with its window as an array, the compressor's value plus its memory).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn documented_memory_figures() {
+    use wsmachine::deflate::inflater_memory;
+    let compressor =
+        |bits, level| std::mem::size_of::<Deflater<&mut [u8]>>() + deflater_memory(bits, level);
+    let table: [(u8, usize, usize, usize); 5] = [
+        (15, 43_320, 127_136, 192_672),
+        (12, 14_648, 23_712, 31_904),
+        (10, 11_576, 11_424, 13_472),
+        (9, 11_064, 9_888, 10_912),
+        (8, 10_808, 9_120, 9_632),
+    ];
+    for (bits, inflate, level1, level6) in table {
+        assert_eq!(inflater_memory(bits), inflate, "inflater, {bits} bits");
+        assert_eq!(
+            std::mem::size_of::<Inflater<[u8; 1 << 9]>>(),
+            inflater_memory(9),
+            "inflater_memory counts the value itself"
+        );
+        assert_eq!(
+            compressor(bits, 1),
+            level1,
+            "compressor level 1, {bits} bits"
+        );
+        assert_eq!(
+            compressor(bits, 6),
+            level6,
+            "compressor level 6, {bits} bits"
+        );
+    }
+    assert_eq!(std::mem::size_of::<wsmachine::Connection>(), 288);
+}
