@@ -31,6 +31,8 @@ __all__ = [
     "should_reconnect",
     "plan",
     "generate_accept_token",
+    "_pmd_accept",
+    "_pmd_finalize",
 ]
 
 _Headers = Iterable[tuple[Union[bytes, str], Union[bytes, str]]]
