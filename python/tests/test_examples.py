@@ -107,6 +107,31 @@ def test_echo_ws() -> None:
     run(main())
 
 
+@pytest.mark.parametrize("server_deflate", [True, False], ids=["server-deflate", "server-no-deflate"])
+@pytest.mark.parametrize("client_deflate", [True, False], ids=["client-deflate", "client-no-deflate"])
+def test_echo_deflate_flags(server_deflate: bool, client_deflate: bool) -> None:
+    async def main() -> None:
+        server = await echo_server.serve("127.0.0.1", 0, deflate=server_deflate)
+        async with server:
+            c = await ws_client.connect(f"ws://127.0.0.1:{server_port(server)}/", deflate=client_deflate)
+            on = server_deflate and client_deflate
+            assert c.ws.state is ConnectionState.OPEN
+            text = "the quick brown fox jumps over the lazy dog " * 2000
+            frames = c.ws.send(TextMessage(data=text))
+            # Compressed (RSV1, a fraction of the size) only when both ends want it.
+            assert bool(frames[0] & 0x40) == on
+            assert (len(frames) < len(text) // 10) == on
+            await c.write(frames)
+            assert await c.recv() == text
+            for m in MESSAGES:
+                await c.send_message(m)
+                assert await c.recv() == m
+            await c.close()
+            assert c.close_code == 1000
+
+    run(main())
+
+
 def test_echo_wss(certs: tuple[Path, Path]) -> None:
     cert, key = certs
 
