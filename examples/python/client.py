@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import ssl
 import sys
-from typing import Optional, Union
+from typing import Any, Optional, Union
 from urllib.parse import quote, urlsplit
 
 from wsmachine import (
@@ -63,6 +63,8 @@ class Client:
         self.timer: Optional[asyncio.TimerHandle] = None
         self.parts: list[Union[str, bytes]] = []
         self.close_code: Optional[int] = None
+        # The extensions the server accepted (permessage-deflate, if agreed).
+        self.extensions: list[Any] = []
 
     async def write(self, data: bytes) -> None:
         data += self.ws.data_to_send()
@@ -214,6 +216,7 @@ async def connect(
             await client.aclose()
             raise ConnectionError("connection closed during the handshake")
         if isinstance(event, AcceptConnection):
+            client.extensions = list(event.extensions)
             return client
         if isinstance(event, RejectConnection):
             status = event.status_code
