@@ -589,7 +589,7 @@ async def deflate_measure(impl: str, port: int, size: int, seconds: float, smoke
     await c.open(impl, port)
     try:
         if smoke:
-            n = 3 if size >= 1 << 20 else 30
+            n = 1 if size >= 1 << 20 else 10
         else:
             await c.run(msgs, max(2, len(msgs) // 4))  # warm-up
             n = 8

@@ -9,6 +9,7 @@ import datetime
 import ipaddress
 import os
 import ssl
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -322,3 +323,14 @@ def test_autobahn_driver_protocol() -> None:
     assert log == ["/getCaseCount", "/runCase?case=1&agent=agent%20x",
                    "/runCase?case=2&agent=agent%20x", "/updateReports?agent=agent%20x"]
     assert echoed == ["text 1", b"bin1", "text 2", b"bin2"]
+
+
+def test_deflate_benchmark_smoke() -> None:
+    # benches/python/bench.py deflate, one short round: it runs and prints its table (so the
+    # benchmark cannot rot; `make bench` runs it in full).
+    bench = Path(__file__).resolve().parents[2] / "benches" / "python" / "bench.py"
+    proc = subprocess.run([sys.executable, str(bench), "deflate", "--smoke"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("1 KiB", "16 KiB", "1 MiB"))]
+    assert len(rows) == 3, proc.stdout
