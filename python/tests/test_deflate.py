@@ -424,3 +424,100 @@ def test_rsv1_without_negotiation_closes_1002() -> None:
     drain(c)
     s.receive_data(frame(0x1, deflate_raw(b"hello" * 20), rsv=4))
     assert close_of(drain(s)) == 1002
+
+
+# --- 8-bit windows (zlib cannot compress with them; the engine's own compressor does) ------
+
+UPGRADE = (b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+
+
+def unframe(wire: bytes) -> tuple[int, bytes]:
+    """(first byte, payload) of one unmasked frame."""
+    n = wire[1] & 0x7F
+    at = 2
+    if n == 126:
+        n, at = int.from_bytes(wire[2:4], "big"), 4
+    elif n == 127:
+        n, at = int.from_bytes(wire[2:10], "big"), 10
+    assert len(wire) == at + n
+    return wire[0], wire[at:]
+
+
+def window_probe(seed: int) -> str:
+    """Text with repeats 200 bytes apart (an 8-bit window can use them) and 400 bytes apart
+    (only a larger window can: a compressor that uses them breaks an 8-bit decoder)."""
+    import random
+
+    r = random.Random(seed)
+    a = "".join(chr(r.randrange(97, 123)) for _ in range(200))
+    b = "".join(chr(r.randrange(97, 123)) for _ in range(400))
+    return a * 20 + b * 20
+
+
+def inflate_8_bits(d: Any, data: bytes) -> bytes:
+    """Inflates with zlib's 256-byte window in 16-byte steps, so that every back-reference
+    further than the window is caught ("invalid distance too far back")."""
+    out = []
+    while data:
+        out.append(d.decompress(data, 16))
+        data = d.unconsumed_tail
+    return b"".join(out)
+
+
+def test_window_probe_catches_larger_windows() -> None:
+    m = window_probe(1).encode()
+    z = zlib.compressobj(6, zlib.DEFLATED, -10)
+    with pytest.raises(zlib.error):
+        inflate_8_bits(zlib.decompressobj(wbits=-8), z.compress(m) + z.flush(zlib.Z_SYNC_FLUSH))
+
+
+def test_server_compresses_with_an_8_bit_window_when_asked() -> None:
+    s = WSConnection(ConnectionType.SERVER)
+    s.receive_data(UPGRADE + b"Sec-WebSocket-Extensions: permessage-deflate; "
+                   b"server_max_window_bits=8; client_max_window_bits\r\n\r\n")
+    drain(s)
+    ext = PerMessageDeflate()
+    resp = s.send(AcceptConnection(extensions=[ext]))
+    assert b"server_max_window_bits=8" in resp and ext.server_max_window_bits == 8
+    # A 256-byte window decompressor (zlib inflates 8-bit streams) must read every message:
+    # a back-reference further than 256 bytes would be "invalid distance too far back".
+    d = zlib.decompressobj(wbits=-8)
+    total = 0
+    for i in range(5):
+        msg = window_probe(i)
+        head, payload = unframe(s.send(TextMessage(data=msg)))
+        assert head == 0xC1
+        total += len(payload)
+        assert inflate_8_bits(d, payload + b"\x00\x00\xff\xff").decode() == msg
+    assert total < 5 * 12000 * 0.7  # it does compress
+
+
+def test_client_complies_with_an_8_bit_client_window() -> None:
+    # RFC 7692 7.1.2.2: the server may limit the client's window when the offer has
+    # client_max_window_bits; the client must comply (or fail the connection).
+    c = WSConnection(ConnectionType.CLIENT)
+    ext = PerMessageDeflate()
+    req = c.send(Request(host="h", target="/", extensions=[ext]))
+    key = [line.split(b": ")[1] for line in req.split(b"\r\n") if line.startswith(b"Sec-WebSocket-Key")][0]
+    import base64
+    import hashlib
+
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    c.receive_data(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+                   b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=8\r\n\r\n")
+    (acc,) = drain(c)
+    assert isinstance(acc, AcceptConnection) and acc.extensions == [ext]
+    assert ext.client_max_window_bits == 8
+    d = zlib.decompressobj(wbits=-8)
+    for i in range(3):
+        msg = window_probe(i + 7)
+        wire = c.send(TextMessage(data=msg))
+        assert wire[0] == 0xC1 and wire[1] & 0x80
+        n = int.from_bytes(wire[2:10], "big") if wire[1] & 0x7F == 127 else int.from_bytes(wire[2:4], "big")
+        at = 10 if wire[1] & 0x7F == 127 else 4
+        mask, body = wire[at:at + 4], wire[at + 4:]
+        assert len(body) == n
+        payload = bytes(b ^ mask[j % 4] for j, b in enumerate(body))
+        assert inflate_8_bits(d, payload + b"\x00\x00\xff\xff").decode() == msg
