@@ -826,7 +826,13 @@ impl WSConnection {
                         inflated.resize(grown.max(len + 1), 0);
                     }
                     let r = conn
-                        .inflate(now, &mut codec.inflater, &chunk, input, &mut inflated[len..])
+                        .inflate(
+                            now,
+                            &mut codec.inflater,
+                            &chunk,
+                            input,
+                            &mut inflated[len..],
+                        )
                         .map_err(|e| core_error(py, e))?;
                     if let Some(e) = r.failed {
                         tail.len = 0;
@@ -836,12 +842,12 @@ impl WSConnection {
                         return Ok(Step::Event(failure_event(py, e)?));
                     }
                     len += r.produced;
-                    input = &input[r.consumed..];
+                    input = input.get(r.consumed..).unwrap_or_default();
                     if r.done {
                         break;
                     }
                 }
-                let data = &inflated[..len];
+                let data = inflated.get(..len).unwrap_or_default();
                 let obj = match chunk.kind {
                     MessageKind::Text => {
                         let s = decode_text(py, tail, data)?;
@@ -976,8 +982,8 @@ impl WSConnection {
             if self.conn.phase() == Phase::Handshake && self.conn.failure().is_none() {
                 let mut config = self.config;
                 config.deflate = Some(pmd::config_of(&ext, Role::Client)?);
-                self.conn = Connection::client(config, 0, urandom16(py)?)
-                    .map_err(|e| core_error(py, e))?;
+                self.conn =
+                    Connection::client(config, 0, urandom16(py)?).map_err(|e| core_error(py, e))?;
                 self.pmd_offer = Some(ext.unbind());
             }
         }
