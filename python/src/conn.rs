@@ -502,10 +502,7 @@ impl WSConnection {
     /// Makes the codecs for what the core agreed (nothing when nothing was).
     fn start_deflate(&mut self) -> PyResult<Option<wsmachine::deflate::Params>> {
         let agreed = self.conn.deflate();
-        self.codec = match &agreed {
-            Some(p) => Some(Box::new(Codec::new(p, self.role())?)),
-            None => None,
-        };
+        self.codec = agreed.map(|p| Box::new(Codec::new(p, self.role())));
         Ok(agreed)
     }
 
@@ -826,13 +823,7 @@ impl WSConnection {
                         inflated.resize(grown.max(len + 1), 0);
                     }
                     let r = conn
-                        .inflate(
-                            now,
-                            &mut codec.inflater,
-                            &chunk,
-                            input,
-                            &mut inflated[len..],
-                        )
+                        .inflate(now, codec.inflater(), &chunk, input, &mut inflated[len..])
                         .map_err(|e| core_error(py, e))?;
                     if let Some(e) = r.failed {
                         tail.len = 0;
@@ -1158,7 +1149,7 @@ impl WSConnection {
         };
         if let Some(codec) = self.codec.as_deref_mut() {
             let conn = &mut self.conn;
-            let c = &mut codec.deflater;
+            let c = codec.deflater()?;
             let out = emit_into(py, &mut self.deflated, |buf| {
                 with_bytes(&payload, |bytes| {
                     if !whole {

@@ -195,29 +195,52 @@ impl Compress for Compressor {
     };
 }
 
-/// The codecs of one connection with permessage-deflate agreed.
+/// The codecs of one connection with permessage-deflate agreed, each made when first needed
+/// (a zlib compressor with a 32 KiB window takes about 256 KiB: an idle or receive-only
+/// connection does not pay for it).
 pub(crate) struct Codec {
-    pub(crate) inflater: ZlibInflater,
-    pub(crate) deflater: Compressor,
+    params: Params,
+    role: Role,
+    inflater: Option<ZlibInflater>,
+    deflater: Option<Compressor>,
 }
 
 impl Codec {
-    /// Codecs sized for what `role` agreed to in `p`.
-    pub(crate) fn new(p: &Params, role: Role) -> PyResult<Codec> {
-        let cbits = p.compress_window_bits(role);
-        let deflater = match ZlibDeflater::new(cbits, u32::from(DEFAULT_LEVEL)) {
-            Some(z) => Compressor::Zlib(Box::new(z)),
-            None => {
-                let mem = vec![0u8; deflater_memory(cbits, DEFAULT_LEVEL)];
-                let d = Deflater::new(mem, cbits, DEFAULT_LEVEL)
-                    .map_err(|e| PyValueError::new_err(format!("deflate: {e:?}")))?;
-                Compressor::Small(Box::new(d))
-            }
-        };
-        Ok(Codec {
-            inflater: ZlibInflater::new(p.decompress_window_bits(role)),
-            deflater,
-        })
+    /// Codecs for what `role` agreed to in `p`.
+    pub(crate) fn new(p: Params, role: Role) -> Codec {
+        Codec {
+            params: p,
+            role,
+            inflater: None,
+            deflater: None,
+        }
+    }
+
+    /// The decompressor, with the window the peer may use.
+    pub(crate) fn inflater(&mut self) -> &mut ZlibInflater {
+        let bits = self.params.decompress_window_bits(self.role);
+        self.inflater.get_or_insert_with(|| ZlibInflater::new(bits))
+    }
+
+    /// The compressor (level 6), with the agreed window: zlib-rs, or the core's own
+    /// compressor for 8 bits.
+    pub(crate) fn deflater(&mut self) -> PyResult<&mut Compressor> {
+        if self.deflater.is_none() {
+            let bits = self.params.compress_window_bits(self.role);
+            let c = match ZlibDeflater::new(bits, u32::from(DEFAULT_LEVEL)) {
+                Some(z) => Compressor::Zlib(Box::new(z)),
+                None => {
+                    let mem = vec![0u8; deflater_memory(bits, DEFAULT_LEVEL)];
+                    let d = Deflater::new(mem, bits, DEFAULT_LEVEL)
+                        .map_err(|e| PyValueError::new_err(format!("deflate: {e:?}")))?;
+                    Compressor::Small(Box::new(d))
+                }
+            };
+            self.deflater = Some(c);
+        }
+        self.deflater
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("deflate: no compressor"))
     }
 }
 
