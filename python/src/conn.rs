@@ -500,10 +500,10 @@ impl WSConnection {
     }
 
     /// Makes the codecs for what the core agreed (nothing when nothing was).
-    fn start_deflate(&mut self) -> PyResult<Option<wsmachine::deflate::Params>> {
+    fn start_deflate(&mut self) -> Option<wsmachine::deflate::Params> {
         let agreed = self.conn.deflate();
         self.codec = agreed.map(|p| Box::new(Codec::new(p, self.role())));
-        Ok(agreed)
+        agreed
     }
 
     fn to_ms(&self, now: f64) -> u64 {
@@ -762,7 +762,7 @@ impl WSConnection {
         self.start += len;
         self.pending.extend(out);
         if self.conn.phase() == Phase::Open {
-            self.start_deflate()?;
+            self.start_deflate();
         }
         Ok(())
     }
@@ -1044,7 +1044,7 @@ impl WSConnection {
         let conn = &mut self.conn;
         let out = emit(py, |buf| conn.accept(now, &opts, buf))?;
         drop(hdrs);
-        if let (Some(p), Some(e)) = (self.start_deflate()?, &ext) {
+        if let (Some(p), Some(e)) = (self.start_deflate(), &ext) {
             pmd::record(e, &p)?;
         }
         Ok(out)
@@ -1147,17 +1147,17 @@ impl WSConnection {
             Some(_) => false,
             None => fin,
         };
-        if let Some(codec) = self.codec.as_deref_mut() {
+        // Whole messages under the minimum go out uncompressed (below).
+        let small = whole && payload.len()? < pmd::MIN_MESSAGE_SIZE;
+        if let (Some(codec), false) = (self.codec.as_deref_mut(), small) {
             let conn = &mut self.conn;
             let c = codec.deflater()?;
             let out = emit_into(py, &mut self.deflated, |buf| {
                 with_bytes(&payload, |bytes| {
-                    if !whole {
-                        conn.send_compressed_fragment(kind, bytes, fin, c, buf)
-                    } else if bytes.len() < pmd::MIN_MESSAGE_SIZE {
-                        conn.send(kind, bytes, buf)
-                    } else {
+                    if whole {
                         conn.send_compressed(kind, bytes, c, buf)
+                    } else {
+                        conn.send_compressed_fragment(kind, bytes, fin, c, buf)
                     }
                 })
                 .ok()
@@ -1595,7 +1595,7 @@ impl PostHandshakeConnection {
                     base.conn
                         .set_deflate(Some(p))
                         .map_err(|err| core_error(py, err))?;
-                    base.start_deflate()?;
+                    base.start_deflate();
                 }
             }
         }
