@@ -3,6 +3,7 @@
     python bench.py sansio  [--seconds S] [--json OUT]   # protocol layer, in memory
     python bench.py echo    [--seconds S] [--json OUT]   # asyncio echo round trips, loopback
     python bench.py memory  [--conns N]   [--json OUT]   # RSS per idle connection, loopback
+    python bench.py deflate [--seconds S] [--json OUT] [--smoke]  # permessage-deflate, loopback
 
 sansio — the same workloads as the Rust benchmarks (sizes 16 B .. 1 MiB, a pool of distinct
   messages, one FIN frame each), driven through each library's sans-IO API, one message per
@@ -22,6 +23,15 @@ echo — messages/s of sequential round trips (send, wait for the echo) at 256 B
   websockets' asyncio server (compression off, no size limit) and picows's server (also in
   servers.py). Each server runs in its own process on the default asyncio event loop; rounds
   interleave the servers and the best of 3 rounds counts.
+deflate — permessage-deflate throughput and size on the wire: text-like messages of 1 KiB,
+  16 KiB and 1 MiB (a pool of distinct messages, context takeover on) pipelined by a client
+  through an echo server on 127.0.0.1 and back, each library against itself with the same
+  settings (15-bit windows both ways, zlib level 6): the wsmachine wheel
+  (examples/python/client.py and echo_server.py) and websockets 17.4 (servers.py
+  websockets-deflate). MB/s is message payload per second each way (each message is
+  compressed and inflated twice); wire bytes are the client socket's TCP bytes sent per
+  message (TCP_INFO bytes_acked). Best of 3 interleaved rounds; prints a table with ratios.
+  --smoke: one short round (checks that it works, for tests).
 memory — a server process holds N idle connections (default 10,000) opened by a client
   process; (RSS with them - RSS before) / N, for wsmachine's echo server and websockets'.
 """
@@ -507,17 +517,152 @@ def memory(conns: int) -> Dict[str, float]:
     return res
 
 
+# ---------------------------------------------------------------------------------------------
+# permessage-deflate over loopback
+# ---------------------------------------------------------------------------------------------
+
+DEFLATE_SIZES = [1 << 10, 16 << 10, 1 << 20]
+DEFLATE_IMPLS = {"wsmachine": "wsmachine", "websockets": "websockets-deflate"}
+
+
+def tcp_bytes(sock: Any) -> Tuple[int, int]:
+    """(bytes_acked, bytes_received) of a connected TCP socket (Linux struct tcp_info)."""
+    import struct
+
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    return struct.unpack_from("QQ", info, 120)
+
+
+class DeflateClient:
+    """One library's client: send(msg), recv() -> msg, the socket, close()."""
+
+    async def open(self, impl: str, port: int) -> None:
+        url = "ws://127.0.0.1:%d/" % port
+        if impl == "wsmachine":
+            sys.path.insert(0, os.path.join(REPO, "examples", "python"))
+            import client as ws_client  # examples/python/client.py
+
+            c = await ws_client.connect(url)  # offers permessage-deflate
+            assert any(e.enabled() for e in c.extensions), "permessage-deflate not agreed"
+            self.sock = c.writer.get_extra_info("socket")
+            self.send = c.send_message
+            self.recv = c.recv
+            self.close = c.close
+        else:
+            from websockets.asyncio.client import connect
+
+            sys.path.insert(0, HERE)
+            from servers import websockets_deflate
+
+            ws = await connect(url, compression=None, extensions=[websockets_deflate(False)],
+                               max_size=None, ping_interval=None)
+            assert ws.response is not None
+            assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            self.sock = ws.transport.get_extra_info("socket")
+            self.send = ws.send
+            self.recv = ws.recv
+            self.close = ws.close
+
+    async def run(self, msgs: List[str], n: int) -> Tuple[float, int, int]:
+        """Pipelines n messages through the echo server: (seconds, bytes sent, received)."""
+        sent0, recv0 = tcp_bytes(self.sock)
+
+        async def sender() -> None:
+            for i in range(n):
+                await self.send(msgs[i % len(msgs)])
+
+        t = time.perf_counter()
+        task = asyncio.ensure_future(sender())
+        for i in range(n):
+            m = await self.recv()
+            if m != msgs[i % len(msgs)]:
+                raise AssertionError("echo %d differs" % i)
+        await task
+        dt = time.perf_counter() - t
+        sent1, recv1 = tcp_bytes(self.sock)
+        return dt, sent1 - sent0, recv1 - recv0
+
+
+async def deflate_measure(impl: str, port: int, size: int, seconds: float, smoke: bool) -> Dict[str, float]:
+    msgs = [p.decode() for p in payloads(True, size, 3)]
+    c = DeflateClient()
+    await c.open(impl, port)
+    try:
+        if smoke:
+            n = 1 if size >= 1 << 20 else 10
+        else:
+            await c.run(msgs, max(2, len(msgs) // 4))  # warm-up
+            n = 8
+            while True:
+                dt, _, _ = await c.run(msgs, n)
+                if dt > seconds or n >= 1 << 20:
+                    break
+                n *= 2
+        dt, sent, received = await c.run(msgs, n)
+    finally:
+        await c.close()
+    return {"mb_per_s": n * size / dt / 1e6, "wire_per_msg": sent / n, "wire_in_per_msg": received / n, "n": n}
+
+
+def deflate_table(res: Dict[str, float], sizes: List[int]) -> str:
+    lines = [
+        "permessage-deflate echo over loopback: text-like messages, context takeover, 15-bit windows, zlib level 6",
+        "%-8s | %15s %15s %7s | %17s %17s %7s %9s"
+        % ("size", "wsmachine MB/s", "websockets MB/s", "ratio", "wsmachine B/msg", "websockets B/msg", "ratio", "wsm/raw"),
+    ]
+    for size in sizes:
+        a = res["wsmachine/%d/mb_per_s" % size]
+        b = res["websockets/%d/mb_per_s" % size]
+        wa = res["wsmachine/%d/wire_per_msg" % size]
+        wb = res["websockets/%d/wire_per_msg" % size]
+        label = "%d KiB" % (size >> 10) if size < 1 << 20 else "%d MiB" % (size >> 20)
+        lines.append("%-8s | %15.1f %15.1f %6.2fx | %17.0f %17.0f %6.3fx %8.1f%%"
+                     % (label, a, b, a / b, wa, wb, wa / wb, 100 * wa / size))
+    lines.append("ratio: wsmachine / websockets (MB/s: higher is faster; B/msg: lower is smaller). "
+                 "B/msg: TCP bytes the client sent per message (frame headers and mask included).")
+    return "\n".join(lines)
+
+
+def deflate(seconds: float, smoke: bool) -> Dict[str, float]:
+    sizes = DEFLATE_SIZES
+    rounds = 1 if smoke else ECHO_ROUNDS
+    res: Dict[str, float] = {}
+    procs = {}
+    try:
+        for impl, server in DEFLATE_IMPLS.items():
+            port = free_port()
+            procs[impl] = (port, start_server(server, port))
+        for r in range(rounds):
+            for size in sizes:
+                for impl, (port, _) in procs.items():
+                    m = asyncio.run(deflate_measure(impl, port, size, seconds, smoke))
+                    key = "%s/%d/" % (impl, size)
+                    if m["mb_per_s"] > res.get(key + "mb_per_s", 0.0):
+                        for k, v in m.items():
+                            res[key + k] = v
+                    print("  deflate round %d %-10s %8d B  %8.1f MB/s  %8.0f B/msg on the wire"
+                          % (r, impl, size, m["mb_per_s"], m["wire_per_msg"]), file=sys.stderr)
+    finally:
+        for _, proc in procs.values():
+            stop_server(proc)
+    print(deflate_table(res, sizes))
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["sansio", "echo", "memory"])
+    ap.add_argument("what", choices=["sansio", "echo", "memory", "deflate"])
     ap.add_argument("--seconds", type=float, default=0.3)
     ap.add_argument("--conns", type=int, default=10_000)
     ap.add_argument("--json")
+    ap.add_argument("--smoke", action="store_true", help="deflate: one short round")
     a = ap.parse_args()
     if a.what == "sansio":
         res = sansio(a.seconds)
     elif a.what == "echo":
         res = echo(a.seconds)
+    elif a.what == "deflate":
+        res = deflate(a.seconds, a.smoke)
     else:
         res = memory(a.conns)
     if a.json:

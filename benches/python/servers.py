@@ -2,6 +2,7 @@
 public API; default asyncio event loop):
 
     python servers.py websockets PORT      # websockets 17.4 asyncio server, compression off
+    python servers.py websockets-deflate PORT  # the same with permessage-deflate (DEFLATE_KW)
     python servers.py picows PORT          # picows 2.3.1 server, frames echoed as they come
     python servers.py wsmachine-lean PORT  # the wsmachine wheel, a minimal asyncio.Protocol
 
@@ -24,6 +25,33 @@ async def websockets_server(port: int) -> None:
             await ws.send(msg)
 
     async with serve(handler, "127.0.0.1", port, compression=None, max_size=None, ping_interval=None):
+        await asyncio.Future()
+
+
+def websockets_deflate(server: bool) -> Any:
+    """websockets' permessage-deflate with the settings of wsmachine's defaults, for the
+    compression benchmark: 15-bit windows both ways, context takeover, zlib level 6 and
+    memLevel 8 (zlib's defaults; websockets' `compression="deflate"` shortcut would pick
+    12-bit windows and memLevel 5 instead)."""
+    from websockets.extensions.permessage_deflate import (
+        ClientPerMessageDeflateFactory,
+        ServerPerMessageDeflateFactory,
+    )
+
+    kw: Any = {"server_max_window_bits": 15, "client_max_window_bits": 15,
+               "compress_settings": {"level": 6, "memLevel": 8}}
+    return ServerPerMessageDeflateFactory(**kw) if server else ClientPerMessageDeflateFactory(**kw)
+
+
+async def websockets_deflate_server(port: int) -> None:
+    from websockets.asyncio.server import serve
+
+    async def handler(ws: Any) -> None:
+        async for msg in ws:
+            await ws.send(msg)
+
+    async with serve(handler, "127.0.0.1", port, compression=None, extensions=[websockets_deflate(True)],
+                     max_size=None, ping_interval=None):
         await asyncio.Future()
 
 
@@ -97,7 +125,8 @@ async def wsmachine_lean_server(port: int) -> None:
 
 def main() -> None:
     impl, port = sys.argv[1], int(sys.argv[2])
-    servers = {"websockets": websockets_server, "picows": picows_server, "wsmachine-lean": wsmachine_lean_server}
+    servers = {"websockets": websockets_server, "websockets-deflate": websockets_deflate_server,
+               "picows": picows_server, "wsmachine-lean": wsmachine_lean_server}
     asyncio.run(servers[impl](port))
 
 

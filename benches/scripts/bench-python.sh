@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # benches/scripts/bench-python.sh — the Python benchmarks (benches/python/bench.py): the wsmachine
 # wheel against wsproto and websockets' sans-IO layer, the asyncio echo round trip against
-# websockets and picows servers, and memory per idle connection (10,000 connections) against
-# websockets. Part of `make bench`. Results: target/bench/py-{sansio,echo,memory}.json.
+# websockets and picows servers, permessage-deflate throughput and wire size against websockets
+# (its table is printed), and memory per idle connection (10,000 connections) against
+# websockets. Part of `make bench`. Results: target/bench/py-{sansio,echo,deflate,memory}.json.
 #   BENCH_PY_SECONDS   time per sans-IO figure (default 0.3)
 #   BENCH_PY_CONNS     connections of the memory test (default 10000)
 set -euo pipefail
@@ -24,5 +25,7 @@ echo "bench-python: sans-IO" >&2
 timeout 900 "$PY" "$B" sansio --seconds "${BENCH_PY_SECONDS:-0.3}" --json target/bench/py-sansio.json
 echo "bench-python: echo round trips" >&2
 timeout 600 "$PY" "$B" echo --seconds 0.5 --json target/bench/py-echo.json
+echo "bench-python: permessage-deflate against websockets" >&2
+timeout 900 "$PY" "$B" deflate --seconds 1.0 --json target/bench/py-deflate.json
 echo "bench-python: memory per idle connection" >&2
 timeout 600 "$PY" "$B" memory --conns "${BENCH_PY_CONNS:-10000}" --json target/bench/py-memory.json

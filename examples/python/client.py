@@ -1,11 +1,12 @@
 """An asyncio WebSocket client on the wsmachine wheel (wsproto's API), over asyncio streams.
 
-    python client.py echo --url ws://127.0.0.1:9001/ [--cafile CA.pem] MESSAGE...
-    python client.py autobahn --url ws://127.0.0.1:9002 --agent NAME
+    python client.py echo --url ws://127.0.0.1:9001/ [--cafile CA.pem] [--no-deflate] MESSAGE...
+    python client.py autobahn --url ws://127.0.0.1:9002 --agent NAME [--no-deflate]
 
 ``echo`` sends each MESSAGE and prints the echo. ``autobahn`` drives an Autobahn|Testsuite
 fuzzingserver: ``/getCaseCount``, then ``/runCase?case=n&agent=NAME`` for every case (echoing
-every message unchanged), then ``/updateReports?agent=NAME``.
+every message unchanged), then ``/updateReports?agent=NAME``. Both offer permessage-deflate
+(RFC 7692; the engine compresses with zlib-rs) unless ``--no-deflate`` is given.
 
 wss:// URLs go through an ``ssl.SSLContext`` (the system's CAs, or --cafile). Writes await
 ``drain()`` (backpressure), and one ``loop.call_at(ws.poll_timeout(), ...)`` handle on the
@@ -18,7 +19,7 @@ import argparse
 import asyncio
 import ssl
 import sys
-from typing import Optional, Union
+from typing import Any, Optional, Union
 from urllib.parse import quote, urlsplit
 
 from wsmachine import (
@@ -35,6 +36,7 @@ from wsmachine import (
     TextMessage,
     WSConnection,
 )
+from wsmachine.wsproto.extensions import PerMessageDeflate
 
 MAX_MESSAGE = 16 << 20
 # wstest splits 4 MiB into 64-byte fragments and ends with an empty final frame: 65,537 frames.
@@ -61,6 +63,8 @@ class Client:
         self.timer: Optional[asyncio.TimerHandle] = None
         self.parts: list[Union[str, bytes]] = []
         self.close_code: Optional[int] = None
+        # The extensions the server accepted (permessage-deflate, if agreed).
+        self.extensions: list[Any] = []
 
     async def write(self, data: bytes) -> None:
         data += self.ws.data_to_send()
@@ -174,6 +178,7 @@ async def connect(
     ssl_context: Optional[ssl.SSLContext] = None,
     subprotocols: Optional[list[str]] = None,
     keepalive: Optional[float] = None,
+    deflate: bool = True,
 ) -> Client:
     """Opens a connection to a ws:// or wss:// URL and completes the handshake."""
     parts = urlsplit(url)
@@ -198,7 +203,11 @@ async def connect(
     client = Client(reader, writer, ws)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.netloc.rsplit("@", 1)[-1]
-    await client.send(Request(host=host, target=target, subprotocols=subprotocols or []))
+    # A PerMessageDeflate in the request offers permessage-deflate.
+    extensions = [PerMessageDeflate()] if deflate else []
+    await client.send(
+        Request(host=host, target=target, subprotocols=subprotocols or [], extensions=extensions)
+    )
     status = 0
     body = b""
     while True:
@@ -207,6 +216,7 @@ async def connect(
             await client.aclose()
             raise ConnectionError("connection closed during the handshake")
         if isinstance(event, AcceptConnection):
+            client.extensions = list(event.extensions)
             return client
         if isinstance(event, RejectConnection):
             status = event.status_code
@@ -217,8 +227,10 @@ async def connect(
                 raise HandshakeRejected(status, body)
 
 
-async def echo(url: str, messages: list[str], ssl_context: Optional[ssl.SSLContext]) -> list[Union[str, bytes, None]]:
-    client = await connect(url, ssl_context=ssl_context)
+async def echo(
+    url: str, messages: list[str], ssl_context: Optional[ssl.SSLContext], deflate: bool = True
+) -> list[Union[str, bytes, None]]:
+    client = await connect(url, ssl_context=ssl_context, deflate=deflate)
     got: list[Union[str, bytes, None]] = []
     for m in messages:
         await client.send_message(m)
@@ -227,7 +239,7 @@ async def echo(url: str, messages: list[str], ssl_context: Optional[ssl.SSLConte
     return got
 
 
-async def autobahn(url: str, agent: str) -> None:
+async def autobahn(url: str, agent: str, deflate: bool = True) -> None:
     base = url.rstrip("/")
     client = await connect(f"{base}/getCaseCount")
     count = await client.recv()
@@ -235,7 +247,7 @@ async def autobahn(url: str, agent: str) -> None:
     assert isinstance(count, str), count
     for case in range(1, int(count) + 1):
         try:
-            c = await connect(f"{base}/runCase?case={case}&agent={quote(agent)}")
+            c = await connect(f"{base}/runCase?case={case}&agent={quote(agent)}", deflate=deflate)
         except (ConnectionError, OSError) as e:
             print(f"case {case}: {e}", file=sys.stderr)
             continue
@@ -263,12 +275,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     a = sub.add_parser("autobahn", help="drive an Autobahn fuzzingserver")
     a.add_argument("--url", required=True)
     a.add_argument("--agent", default="wsmachine-python")
+    for p in (e, a):
+        p.add_argument("--no-deflate", dest="deflate", action="store_false",
+                       help="do not offer permessage-deflate")
     args = parser.parse_args(argv)
     if args.mode == "autobahn":
-        asyncio.run(autobahn(args.url, args.agent))
+        asyncio.run(autobahn(args.url, args.agent, args.deflate))
         return 0
     context = ssl.create_default_context(cafile=args.cafile) if args.cafile else None
-    for reply in asyncio.run(echo(args.url, args.messages, context)):
+    for reply in asyncio.run(echo(args.url, args.messages, context, args.deflate)):
         print(reply)
     return 0
 

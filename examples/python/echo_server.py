@@ -1,11 +1,12 @@
 """An asyncio WebSocket echo server on the wsmachine wheel (wsproto's API).
 
     python echo_server.py --host 127.0.0.1 --port 9001 [--certfile C --keyfile K]
-                          [--keepalive SECONDS]
+                          [--keepalive SECONDS] [--no-deflate]
 
 Every text and binary message is echoed back unchanged (reassembled, up to 16 MiB and
 131,072 fragments: enough for the Autobahn|Testsuite fuzzingclient). With --certfile/--keyfile
-it serves wss:// through an ``ssl.SSLContext``.
+it serves wss:// through an ``ssl.SSLContext``. permessage-deflate (RFC 7692) is accepted
+when a client offers it (the engine compresses with zlib-rs); ``--no-deflate`` declines it.
 
 What the example shows:
 * backpressure: when the transport's write buffer passes its high-water mark asyncio calls
@@ -37,6 +38,7 @@ from wsmachine import (
     TextMessage,
     WSConnection,
 )
+from wsmachine.wsproto.extensions import PerMessageDeflate
 
 MAX_MESSAGE = 16 << 20
 # wstest splits 4 MiB into 64-byte fragments and ends with an empty final frame: 65,537 frames.
@@ -51,8 +53,10 @@ class EchoProtocol(asyncio.Protocol):
         keepalive: Optional[float] = None,
         keepalive_timeout: float = 10.0,
         write_buffer_high: int = 1 << 20,
+        deflate: bool = True,
     ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.deflate = deflate
         self.ws = WSConnection(
             ConnectionType.SERVER,
             max_frame_payload=MAX_MESSAGE,
@@ -114,7 +118,9 @@ class EchoProtocol(asyncio.Protocol):
         out = bytearray()
         for event in self.ws.events():
             if isinstance(event, Request):
-                out += self.ws.send(AcceptConnection())
+                # A PerMessageDeflate accepts the client's permessage-deflate offer, if any.
+                extensions = [PerMessageDeflate()] if self.deflate else []
+                out += self.ws.send(AcceptConnection(extensions=extensions))
             elif isinstance(event, TextMessage):
                 self.parts.append(event.data)
                 if event.message_finished:
@@ -166,11 +172,12 @@ async def serve(
     keepalive: Optional[float] = None,
     keepalive_timeout: float = 10.0,
     write_buffer_high: int = 1 << 20,
+    deflate: bool = True,
 ) -> asyncio.Server:
     """Starts the echo server; ``port=0`` picks a free port."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: EchoProtocol(keepalive, keepalive_timeout, write_buffer_high),
+        lambda: EchoProtocol(keepalive, keepalive_timeout, write_buffer_high, deflate),
         host,
         port,
         ssl=ssl_context,
@@ -184,6 +191,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--certfile", help="serve wss:// with this certificate chain (PEM)")
     parser.add_argument("--keyfile", help="the certificate's private key (PEM)")
     parser.add_argument("--keepalive", type=float, default=None, help="ping after this many idle seconds")
+    parser.add_argument("--no-deflate", dest="deflate", action="store_false",
+                        help="decline permessage-deflate")
     args = parser.parse_args(argv)
     context = None
     if args.certfile:
@@ -191,7 +200,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         context.load_cert_chain(args.certfile, args.keyfile)
 
     async def run() -> None:
-        server = await serve(args.host, args.port, context, args.keepalive)
+        server = await serve(args.host, args.port, context, args.keepalive, deflate=args.deflate)
         scheme = "wss" if context else "ws"
         print(f"echo server listening on {scheme}://{args.host}:{args.port}/", flush=True)
         async with server:

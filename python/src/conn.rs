@@ -20,11 +20,15 @@ use wsmachine::{
     ResponseStatus, Role, EMPTY_HEADER,
 };
 
+use crate::deflate::{self as pmd, Codec};
 use crate::events::{
     self, AcceptConnection, CloseConnection, Message, Ping, Pong, RejectConnection, RejectData,
     Request,
 };
 use crate::pytypes::{close_code, core_error, local_error, member, remote_error};
+
+/// Output room kept free for each `inflate` call.
+const INFLATE_STEP: usize = 16 * 1024;
 
 /// Header slots for parsing a handshake head (more gives 431).
 const MAX_HEADERS: usize = 128;
@@ -250,6 +254,29 @@ fn emit<'py>(
     })
 }
 
+/// Writes one output `bytes` object whose size is only known afterwards (compressed frames):
+/// the core writes into `scratch` (grown to what it asks for), and the bytes written are
+/// copied out.
+fn emit_into<'py>(
+    py: Python<'py>,
+    scratch: &mut Vec<u8>,
+    mut f: impl FnMut(&mut [u8]) -> Result<usize, Error>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let result = loop {
+        match f(scratch) {
+            Ok(n) => break Ok(PyBytes::new(py, &scratch[..n])),
+            Err(Error::BufferTooSmall { needed }) if needed > scratch.len() => {
+                scratch.resize(needed, 0);
+            }
+            Err(e) => break Err(core_error(py, e)),
+        }
+    };
+    if scratch.len() > KEEP_BUFFER {
+        *scratch = Vec::new();
+    }
+    result
+}
+
 /// Seconds (`None` or 0: off) as the core's milliseconds. Values over `u32::MAX` ms are
 /// clamped to it, which the core's validator refuses as too long.
 fn seconds_to_ms(v: Option<f64>, name: &str) -> PyResult<u32> {
@@ -398,7 +425,22 @@ pub struct WSConnection {
     tail: Utf8Tail,
     clock: Py<PyAny>,
     t0: f64,
+    /// The options the connection was made with (a client offering permessage-deflate is
+    /// made anew with them when its `Request` names the extension).
+    config: Config,
+    /// Server: the request's Sec-WebSocket-Extensions elements.
+    ext_offers: Vec<Vec<u8>>,
+    /// Client: the `PerMessageDeflate` of the `Request`, told what was agreed.
+    pmd_offer: Option<Py<PyAny>>,
+    /// The codecs, once permessage-deflate is agreed.
+    codec: Option<Box<Codec>>,
+    /// Inflated data of the current chunk, and compressed output (kept between calls).
+    inflated: Vec<u8>,
+    deflated: Vec<u8>,
 }
+
+/// Reusable buffers above this size are freed after use.
+const KEEP_BUFFER: usize = 4 << 20;
 
 impl WSConnection {
     pub(crate) fn build(
@@ -423,6 +465,7 @@ impl WSConnection {
             Connection::server(opts.config, 0)
         };
         let conn = conn.map_err(|e| core_error(py, e))?;
+        let config = opts.config;
         Ok(WSConnection {
             conn,
             client,
@@ -439,7 +482,28 @@ impl WSConnection {
             tail: Utf8Tail::default(),
             clock,
             t0,
+            config,
+            ext_offers: Vec::new(),
+            pmd_offer: None,
+            codec: None,
+            inflated: Vec::new(),
+            deflated: Vec::new(),
         })
+    }
+
+    fn role(&self) -> Role {
+        if self.client {
+            Role::Client
+        } else {
+            Role::Server
+        }
+    }
+
+    /// Makes the codecs for what the core agreed (nothing when nothing was).
+    fn start_deflate(&mut self) -> Option<wsmachine::deflate::Params> {
+        let agreed = self.conn.deflate();
+        self.codec = agreed.map(|p| Box::new(Codec::new(p, self.role())));
+        agreed
     }
 
     fn to_ms(&self, now: f64) -> u64 {
@@ -540,7 +604,7 @@ impl WSConnection {
         let parsed = self
             .conn
             .read_request(now, &self.inbuf[self.start..], &mut headers);
-        let (event, len, offered) = match parsed {
+        let (event, len, offered, ext_offers) = match parsed {
             Ok(ParsedRequest::Partial) => return Ok(()),
             Ok(ParsedRequest::Complete { request, len }) => {
                 let offered: Vec<String> = request
@@ -563,7 +627,8 @@ impl WSConnection {
                         .into_any()
                         .unbind(),
                 };
-                (ev, len, offered)
+                let ext_offers = request.extensions().map(<[u8]>::to_vec).collect();
+                (ev, len, offered, ext_offers)
             }
             Err(Error::Handshake(e)) => {
                 self.bad_request = true;
@@ -573,6 +638,7 @@ impl WSConnection {
         };
         self.start += len;
         self.offered = offered;
+        self.ext_offers = ext_offers;
         self.request_seen = true;
         self.pending
             .push_back(Py::new(py, events::sub(event))?.into_any());
@@ -628,9 +694,16 @@ impl WSConnection {
                     Some(s) => PyString::new(py, s).into_any().unbind(),
                     None => py.None(),
                 };
+                let extensions = PyList::empty(py);
+                if let Some(p) = self.conn.deflate() {
+                    if let Some(ext) = &self.pmd_offer {
+                        pmd::record(ext.bind(py), &p)?;
+                        extensions.append(ext.bind(py))?;
+                    }
+                }
                 let ev = AcceptConnection {
                     subprotocol: sub,
-                    extensions: PyList::empty(py).into_any().unbind(),
+                    extensions: extensions.into_any().unbind(),
                     extra_headers: header_list(
                         py,
                         response.headers(),
@@ -688,6 +761,9 @@ impl WSConnection {
         };
         self.start += len;
         self.pending.extend(out);
+        if self.conn.phase() == Phase::Open {
+            self.start_deflate();
+        }
         Ok(())
     }
 
@@ -711,6 +787,9 @@ impl WSConnection {
             start,
             tail,
             pending,
+            codec,
+            inflated,
+            config,
             ..
         } = self;
         let read = conn
@@ -725,6 +804,58 @@ impl WSConnection {
             });
         };
         let obj = match event {
+            CoreEvent::Data(chunk) if chunk.compressed => {
+                let Some(codec) = codec.as_deref_mut() else {
+                    return Err(PyRuntimeError::new_err(
+                        "wsmachine internal error: compressed data without codecs",
+                    ));
+                };
+                // The whole chunk, inflated: at most the message size limit (the core fails
+                // the connection beyond it), in a buffer that grows no further than that.
+                let cap = usize::try_from(config.max_message_size)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(INFLATE_STEP);
+                let mut input = chunk.data;
+                let mut len = 0usize;
+                loop {
+                    if inflated.len() - len < INFLATE_STEP {
+                        let grown = (inflated.len() * 2).max(4 * INFLATE_STEP).min(cap);
+                        inflated.resize(grown.max(len + 1), 0);
+                    }
+                    let r = conn
+                        .inflate(now, codec.inflater(), &chunk, input, &mut inflated[len..])
+                        .map_err(|e| core_error(py, e))?;
+                    if let Some(e) = r.failed {
+                        tail.len = 0;
+                        if inflated.len() > KEEP_BUFFER {
+                            *inflated = Vec::new();
+                        }
+                        return Ok(Step::Event(failure_event(py, e)?));
+                    }
+                    len += r.produced;
+                    input = input.get(r.consumed..).unwrap_or_default();
+                    if r.done {
+                        break;
+                    }
+                }
+                let data = inflated.get(..len).unwrap_or_default();
+                let obj = match chunk.kind {
+                    MessageKind::Text => {
+                        let s = decode_text(py, tail, data)?;
+                        events::text_message(py, s, chunk.frame_finished, chunk.message_finished)?
+                    }
+                    MessageKind::Binary => events::bytes_message(
+                        py,
+                        data,
+                        chunk.frame_finished,
+                        chunk.message_finished,
+                    )?,
+                };
+                if inflated.len() > KEEP_BUFFER {
+                    *inflated = Vec::new();
+                }
+                obj
+            }
             CoreEvent::Data(chunk) => match chunk.kind {
                 MessageKind::Text => {
                     let s = decode_text(py, tail, chunk.data)?;
@@ -835,6 +966,18 @@ impl WSConnection {
             subprotocols.push(p?.extract::<String>()?);
         }
         let headers = owned_headers(py, r.extra_headers.bind(py))?;
+        if let Some(ext) = pmd::find(py, r.extensions.bind(py))? {
+            // The offer is the core's: a client connection is made with its options, so it
+            // is made anew with permessage-deflate on. Nothing has happened on it yet (its
+            // request is unsent), and it keeps its time base (`t0`, `now` 0).
+            if self.conn.phase() == Phase::Handshake && self.conn.failure().is_none() {
+                let mut config = self.config;
+                config.deflate = Some(pmd::config_of(&ext, Role::Client)?);
+                self.conn =
+                    Connection::client(config, 0, urandom16(py)?).map_err(|e| core_error(py, e))?;
+                self.pmd_offer = Some(ext.unbind());
+            }
+        }
         let key = urandom16(py)?;
         let subs: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
         let hdrs = core_headers(&headers);
@@ -881,6 +1024,16 @@ impl WSConnection {
             }
         }
         let headers = owned_headers(py, a.extra_headers.bind(py))?;
+        // permessage-deflate: the core's negotiation over the request's offers, with the
+        // settings of the `PerMessageDeflate` given (none: declined, as before).
+        let ext = pmd::find(py, a.extensions.bind(py))?;
+        let agreed = match &ext {
+            Some(e) => pmd::negotiate_offers(&self.ext_offers, &pmd::config_of(e, Role::Server)?),
+            None => None,
+        };
+        self.conn
+            .set_deflate(agreed)
+            .map_err(|e| core_error(py, e))?;
         let hdrs = core_headers(&headers);
         let opts = Accept {
             subprotocol: sub.as_deref(),
@@ -889,7 +1042,12 @@ impl WSConnection {
         };
         let now = self.now_ms(py)?;
         let conn = &mut self.conn;
-        emit(py, |buf| conn.accept(now, &opts, buf))
+        let out = emit(py, |buf| conn.accept(now, &opts, buf))?;
+        drop(hdrs);
+        if let (Some(p), Some(e)) = (self.start_deflate(), &ext) {
+            pmd::record(e, &p)?;
+        }
+        Ok(out)
     }
 
     /// Server: `RejectConnection`. Without a body, the whole response (`Content-Length: 0`);
@@ -989,6 +1147,26 @@ impl WSConnection {
             Some(_) => false,
             None => fin,
         };
+        // Whole messages under the minimum go out uncompressed (below).
+        let small = whole && payload.len()? < pmd::MIN_MESSAGE_SIZE;
+        if let (Some(codec), false) = (self.codec.as_deref_mut(), small) {
+            let conn = &mut self.conn;
+            let c = codec.deflater()?;
+            let out = emit_into(py, &mut self.deflated, |buf| {
+                with_bytes(&payload, |bytes| {
+                    if whole {
+                        conn.send_compressed(kind, bytes, c, buf)
+                    } else {
+                        conn.send_compressed_fragment(kind, bytes, fin, c, buf)
+                    }
+                })
+                .ok()
+                .flatten()
+                .unwrap_or(Err(Error::InvalidState))
+            })?;
+            self.tx_kind = if fin { None } else { Some(kind) };
+            return Ok(out);
+        }
         let conn = &mut self.conn;
         // The slice is taken anew for each core call, and no Python code runs while it lives.
         let out = emit(py, |buf| {
@@ -1394,7 +1572,6 @@ impl PostHandshakeConnection {
         auto_pong: bool,
         clock: Option<Py<PyAny>>,
     ) -> PyResult<PyClassInitializer<Self>> {
-        let _ = extensions;
         let opts = options(
             py,
             max_frame_payload,
@@ -1410,6 +1587,18 @@ impl PostHandshakeConnection {
             clock,
         )?;
         let mut base = WSConnection::build(py, connection_type, opts, true)?;
+        // A `PerMessageDeflate` negotiated elsewhere (its `accept` or `finalize` ran, so it is
+        // enabled) is used with the parameters it holds; others are not negotiated.
+        if let Some(ext) = extensions {
+            if let Some(e) = pmd::find(py, ext)? {
+                if let Some(p) = pmd::enabled_params(&e)? {
+                    base.conn
+                        .set_deflate(Some(p))
+                        .map_err(|err| core_error(py, err))?;
+                    base.start_deflate();
+                }
+            }
+        }
         if let Some(d) = trailing_data {
             base.receive_data(py, Some(d))?;
         }

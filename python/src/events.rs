@@ -120,7 +120,8 @@ pub struct Request {
     /// The request target: path and query.
     #[pyo3(get)]
     pub target: Py<PyAny>,
-    /// The offered extensions (never negotiated by wsmachine).
+    /// The offered extensions: received, the header elements (``str``); sent, ``Extension``
+    /// objects (a ``PerMessageDeflate`` is offered, others are not).
     #[pyo3(get)]
     pub extensions: Py<PyAny>,
     /// Headers other than Host, Sec-WebSocket-Extensions and Sec-WebSocket-Protocol.
@@ -162,7 +163,8 @@ pub struct AcceptConnection {
     /// The chosen subprotocol, or ``None``.
     #[pyo3(get)]
     pub subprotocol: Py<PyAny>,
-    /// Accepted extensions (always empty: wsmachine negotiates none).
+    /// Accepted extensions: sent, a ``PerMessageDeflate`` accepts permessage-deflate;
+    /// received, the request's ``PerMessageDeflate`` when the server accepted it.
     #[pyo3(get)]
     pub extensions: Py<PyAny>,
     /// Extra response headers.

@@ -5,6 +5,7 @@
 //! slices, writing each output `bytes` object once.
 
 mod conn;
+mod deflate;
 mod events;
 mod pytypes;
 mod reconnect;
@@ -40,5 +41,7 @@ fn _wsmachine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(reconnect::should_reconnect, m)?)?;
     m.add_function(wrap_pyfunction!(reconnect::plan, m)?)?;
     m.add_function(wrap_pyfunction!(generate_accept_token, m)?)?;
+    m.add_function(wrap_pyfunction!(deflate::_pmd_accept, m)?)?;
+    m.add_function(wrap_pyfunction!(deflate::_pmd_finalize, m)?)?;
     Ok(())
 }

@@ -9,6 +9,7 @@ import datetime
 import ipaddress
 import os
 import ssl
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -103,6 +104,31 @@ def test_echo_ws() -> None:
         server = await echo_server.serve("127.0.0.1", 0)
         async with server:
             await echo_roundtrip(f"ws://127.0.0.1:{server_port(server)}/")
+
+    run(main())
+
+
+@pytest.mark.parametrize("server_deflate", [True, False], ids=["server-deflate", "server-no-deflate"])
+@pytest.mark.parametrize("client_deflate", [True, False], ids=["client-deflate", "client-no-deflate"])
+def test_echo_deflate_flags(server_deflate: bool, client_deflate: bool) -> None:
+    async def main() -> None:
+        server = await echo_server.serve("127.0.0.1", 0, deflate=server_deflate)
+        async with server:
+            c = await ws_client.connect(f"ws://127.0.0.1:{server_port(server)}/", deflate=client_deflate)
+            on = server_deflate and client_deflate
+            assert c.ws.state is ConnectionState.OPEN
+            text = "the quick brown fox jumps over the lazy dog " * 2000
+            frames = c.ws.send(TextMessage(data=text))
+            # Compressed (RSV1, a fraction of the size) only when both ends want it.
+            assert bool(frames[0] & 0x40) == on
+            assert (len(frames) < len(text) // 10) == on
+            await c.write(frames)
+            assert await c.recv() == text
+            for m in MESSAGES:
+                await c.send_message(m)
+                assert await c.recv() == m
+            await c.close()
+            assert c.close_code == 1000
 
     run(main())
 
@@ -297,3 +323,14 @@ def test_autobahn_driver_protocol() -> None:
     assert log == ["/getCaseCount", "/runCase?case=1&agent=agent%20x",
                    "/runCase?case=2&agent=agent%20x", "/updateReports?agent=agent%20x"]
     assert echoed == ["text 1", b"bin1", "text 2", b"bin2"]
+
+
+def test_deflate_benchmark_smoke() -> None:
+    # benches/python/bench.py deflate, one short round: it runs and prints its table (so the
+    # benchmark cannot rot; `make bench` runs it in full).
+    bench = Path(__file__).resolve().parents[2] / "benches" / "python" / "bench.py"
+    proc = subprocess.run([sys.executable, str(bench), "deflate", "--smoke"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith(("1 KiB", "16 KiB", "1 MiB"))]
+    assert len(rows) == 3, proc.stdout

@@ -31,6 +31,8 @@ __all__ = [
     "should_reconnect",
     "plan",
     "generate_accept_token",
+    "_pmd_accept",
+    "_pmd_finalize",
 ]
 
 _Headers = Iterable[tuple[Union[bytes, str], Union[bytes, str]]]
@@ -47,7 +49,9 @@ class Request(Event):
 
     ``extra_headers`` are ``(name, value)`` pairs; received ones are bytes with lowercase
     names and exclude Host, Sec-WebSocket-Extensions and Sec-WebSocket-Protocol (which are in
-    ``host``, ``extensions`` and ``subprotocols``). Extension offers are never sent.
+    ``host``, ``extensions`` and ``subprotocols``). Sent: a ``PerMessageDeflate`` in
+    ``extensions`` makes the connection offer permessage-deflate (other extensions are not
+    offered).
     """
 
     __match_args__: ClassVar[tuple[str, ...]]
@@ -59,7 +63,8 @@ class Request(Event):
         """The request target: path and query string."""
     @property
     def extensions(self) -> Sequence[Any]:
-        """The offered extensions (received: their header elements, as ``str``)."""
+        """The offered extensions (received: their header elements, as ``str``; sent:
+        ``Extension`` objects)."""
     @property
     def extra_headers(self) -> list[tuple[bytes, bytes]]:
         """The other request headers."""
@@ -82,8 +87,9 @@ class AcceptConnection(Event):
     """Acceptance of the upgrade: sent by a server, received by a client.
 
     Received ``extra_headers`` exclude the WebSocket headers (Connection, Upgrade,
-    Sec-WebSocket-Accept, -Protocol, -Extensions). ``extensions`` is accepted for
-    compatibility and never negotiated.
+    Sec-WebSocket-Accept, -Protocol, -Extensions). Sent: a ``PerMessageDeflate`` in
+    ``extensions`` accepts an acceptable permessage-deflate offer of the request (other
+    extensions are not accepted).
     """
 
     __match_args__: ClassVar[tuple[str, ...]]
@@ -92,7 +98,8 @@ class AcceptConnection(Event):
         """The chosen subprotocol (one the client offered), or ``None``."""
     @property
     def extensions(self) -> list[Any]:
-        """Accepted extensions: always empty when received."""
+        """Accepted extensions; received: the request's ``PerMessageDeflate`` when the server
+        accepted it (its attributes then hold the agreed parameters), else empty."""
     @property
     def extra_headers(self) -> list[tuple[bytes, bytes]]:
         """Extra response headers."""
@@ -341,7 +348,9 @@ class WSConnection:
 @final
 class Connection(WSConnection):
     """wsproto's post-handshake ``Connection``: starts OPEN; ``trailing_data`` holds bytes
-    received after the handshake. ``extensions`` is accepted and ignored. The keyword options
+    received after the handshake. An enabled ``PerMessageDeflate`` in ``extensions`` (after
+    its ``accept`` or ``finalize``) turns permessage-deflate on with its parameters; other
+    extensions are ignored. The keyword options
     are ``WSConnection``'s (without the handshake ones)."""
 
     def __new__(
@@ -394,3 +403,23 @@ def plan(code: int, backoff: Backoff, random: Optional[int] = ...) -> Optional[f
 
 def generate_accept_token(token: bytes) -> bytes:
     """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key``."""
+
+def _pmd_accept(
+    offer: str,
+    client_no_context_takeover: bool,
+    client_max_window_bits: int,
+    server_no_context_takeover: bool,
+    server_max_window_bits: int,
+) -> Optional[tuple[tuple[bool, int, bool, int], str]]:
+    """``PerMessageDeflate.accept``: the agreed parameters and the response's parameter
+    string for one offer element, or ``None`` to decline."""
+
+def _pmd_finalize(
+    response: str,
+    client_no_context_takeover: bool,
+    client_max_window_bits: int,
+    server_no_context_takeover: bool,
+    server_max_window_bits: int,
+) -> tuple[bool, int, bool, int]:
+    """``PerMessageDeflate.finalize``: the agreed parameters of a response element
+    (``ValueError`` when the client cannot use it)."""
