@@ -118,6 +118,59 @@ def main():
         write("close_frame", name + "-client", bytes([1]) + struct.pack(">H", code) + bytes([0]) + reason)
     write("close_frame", "empty", bytes([0, 0, 0, 0]))
     write("close_frame", "one-byte", bytes([4, 3, 0xE8, 1]))
+    deflate_seeds()
+
+
+def u16(n):
+    return struct.pack("<H", n)
+
+
+def deflate_seeds():
+    """Seeds of the deflate targets (layouts at the top of fuzz_targets/deflate*.rs)."""
+    def setup(ib, nb, flags=0, limit=0xFFFF, out=4096, read=0xFFFF):
+        b = (ib - 8) | ((nb - 8) << 3)
+        return bytes([b, flags]) + u16(limit) + u16(out - 1) + u16(read - 1) + KEY
+
+    def msg(flags, data, frags=1, level=6, reps=1, cuts=(), damage=None):
+        m = bytes([flags, frags - 1, level, reps - 1]) + u16(len(data)) + data
+        if damage is not None:
+            m += u16(damage[0]) + bytes([damage[1]])
+        for c in cuts:
+            m += u16(c)
+        return m
+
+    text = b"permessage-deflate: the same words, the same words again. "
+    # Message flags: bits 0-1 source (0 raw bytes, 1-2 flate2, 3 flate2 with a damaged byte),
+    # 0x04 text, 0x08 final block, 0x10 uncompressed, 0x20 ping before the last fragment,
+    # 0x40 text made valid UTF-8.
+    write("deflate", "hello", setup(15, 15) + msg(0x45, b"Hello"))
+    write("deflate", "takeover", setup(15, 15) + msg(0x45, text) + msg(0x45, text) + msg(0x01, text, reps=4))
+    write("deflate", "no-takeover-9-bits", setup(9, 9, flags=1) + msg(0x45, text, reps=20) + msg(0x45, text))
+    write("deflate", "fragments-ping", setup(12, 10) + msg(0x65, text, frags=3, reps=8, cuts=(7, 100)))
+    write("deflate", "final-block", setup(15, 15) + msg(0x09, text) + msg(0x01, text))
+    write("deflate", "damaged", setup(15, 15) + msg(0x03, text, reps=3, damage=(5, 0x40)))
+    # RFC 7692 §7.2.3.1: "Hello" compressed, sent as raw bytes.
+    write("deflate", "rfc7692-hello", setup(15, 15) + msg(0x04, bytes.fromhex("f248cdc9c90700")))
+    write("deflate", "corrupt", setup(15, 15) + msg(0x00, b"\xff\xff\xff\xff"))
+    write("deflate", "uncompressed-between", setup(15, 15) + msg(0x45, text) + msg(0x14, b"plain") + msg(0x45, text))
+    write("deflate", "bomb", setup(15, 15, limit=1000) + msg(0x02, bytes(2000), reps=64))
+    write("deflate", "tiny-out-bytewise", setup(10, 10, out=1, read=1) + msg(0x45, text, reps=4))
+    write("deflate", "8-bits", setup(8, 8) + msg(0x45, text, reps=8))
+    write("deflate", "bad-utf8", setup(15, 15) + msg(0x05, b"a\xc3\x28b" * 10))
+
+    def rt(bits, level, flags, room, msgs):
+        return bytes([bits - 8, level, flags, room - 1]) + b"".join(msgs)
+
+    def rmsg(data, flags=0, pieces=1, reps=1, cuts=()):
+        return bytes([flags, pieces - 1, reps - 1]) + u16(len(data)) + data + b"".join(u16(c) for c in cuts)
+
+    rnd = bytes((i * 131 + (i >> 3) * 17) & 0xFF for i in range(1500))
+    write("deflate_roundtrip", "text-15-6", rt(15, 6, 0, 255, [rmsg(text, reps=20), rmsg(text)]))
+    write("deflate_roundtrip", "8-bits-split", rt(8, 9, 0, 1, [rmsg(text, pieces=4, reps=30, cuts=(1, 300, 1000))]))
+    write("deflate_roundtrip", "9-bits-no-takeover", rt(9, 4, 1, 64, [rmsg(text, reps=10), rmsg(text, reps=10)]))
+    write("deflate_roundtrip", "stored-level-0", rt(12, 0, 0, 100, [rmsg(rnd, pieces=2, cuts=(700,))]))
+    write("deflate_roundtrip", "level-1-random", rt(15, 1, 2, 3, [rmsg(rnd, reps=40)]))
+    write("deflate_roundtrip", "empty-and-reset", rt(11, 2, 0, 16, [rmsg(b""), rmsg(text, flags=1), rmsg(b"")]))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #
 #   bash benches/scripts/bench.sh           run everything (about 8 minutes on 2 cores)
 #   bash benches/scripts/bench.sh --fast    CI: only build the Rust and C benchmarks (so they cannot rot)
+#                                           (benches/ and benches/deflate, the permessage-deflate table)
 #   bash benches/scripts/bench.sh --rust    only the Rust benchmarks + report (no C, no Python)
 #   bash benches/scripts/bench.sh --report  only rewrite the docs from the last run's results
 #
@@ -20,7 +21,9 @@ cd "$REPO"
 
 mode=${1:-all}
 if [[ $mode == --fast ]]; then
-  cargo bench --no-run -p wsmachine-benches
+  # One build for both packages (their features unify here; only the measuring runs keep the
+  # core's `zlib` feature out of the main benchmarks).
+  cargo bench --no-run -p wsmachine-benches -p wsmachine-benches-deflate
   exec bash "$HERE/bench-c.sh" --build
 fi
 
@@ -45,7 +48,10 @@ if [[ $mode != --report ]]; then
   rm -rf target/criterion
   mkdir -p target/bench
   echo "bench: Rust benchmarks (log: target/bench/criterion.log)" >&2
-  if ! cargo bench -p wsmachine-benches >target/bench/criterion.log 2>&1; then
+  # permessage-deflate in a run of its own (its package enables the core's `zlib` feature);
+  # bytes on the wire per message land in target/tmp/deflate-wire.json.
+  if ! { cargo bench -p wsmachine-benches && cargo bench -p wsmachine-benches-deflate; } \
+      >target/bench/criterion.log 2>&1; then
     tail -n 30 target/bench/criterion.log >&2
     echo "bench: the Rust benchmarks failed" >&2
     exit 1
@@ -72,6 +78,7 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(sse4_2|avx2|a
 "$PY" "$HERE/report.py" --criterion target/criterion \
   --markdown docs/benchmarks.md --png docs/benchmarks.png \
   --notes docs/benchmarks-notes.md \
+  --deflate-wire target/tmp/deflate-wire.json \
   --meta "date=$run_date" \
   --meta "CPU=$cpu, $(nproc) cores (${flags% })" \
   --meta "rustc=$(rustc --version)" \

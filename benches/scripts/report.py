@@ -446,6 +446,47 @@ def goals(table, data, c_path, sansio_path, echo_path):
     return "\n".join(out)
 
 
+DEFLATE_GROUPS = [
+    ("deflate_decode_takeover", "decode (read + inflate), context takeover"),
+    ("deflate_decode_no_takeover", "decode (read + inflate), no context takeover"),
+    ("deflate_encode_takeover", "encode (send_compressed), context takeover"),
+    ("deflate_encode_no_takeover", "encode (send_compressed), no context takeover"),
+]
+DEFLATE_SUBJECTS = [("wsmachine", "caller-memory"), ("wsmachine_zlib", "zlib-rs backend"), ("flate2", "flate2 peer")]
+
+
+def deflate_table(data, wire_path):
+    """permessage-deflate: MB/s of message data and bytes on the wire per message for each
+    subject, and the ratios of wsmachine's two codecs to the flate2 peer (> 1: faster)."""
+    wire = _json(wire_path) or {}
+    lines = [
+        "| workload | size | "
+        + " | ".join("%s MB/s | wire B" % label for _, label in DEFLATE_SUBJECTS)
+        + " | x flate2 (caller-memory) | x flate2 (zlib-rs backend) |",
+        "|---|---:|" + "---:|---:|" * len(DEFLATE_SUBJECTS) + "---:|---:|",
+    ]
+    any_row = False
+    for group, title in DEFLATE_GROUPS:
+        name = title
+        for v in sizes_of(data, group):
+            ns = {fn: data.get((group, fn, v)) for fn, _ in DEFLATE_SUBJECTS}
+            if all(t is None for t in ns.values()):
+                continue
+            any_row = True
+            size = int(v)
+            cells = []
+            for fn, _ in DEFLATE_SUBJECTS:
+                t = ns[fn]
+                w = wire.get("%s/%s/%s" % (group, fn, v))
+                cells.append(fmt_rate(size / t * 1e3) if t else "-")
+                cells.append("{:,.0f}".format(w) if w is not None else "-")
+            peer = ns["flate2"]
+            ratios = [fmt_ratio(peer / ns[fn]) if (peer and ns[fn]) else "-" for fn in ("wsmachine", "wsmachine_zlib")]
+            lines.append("| %s | %s | %s | %s |" % (name, human_size(v), " | ".join(cells), " | ".join(ratios)))
+            name = ""
+    return "\n".join(lines) if any_row else ""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--criterion", default="target/criterion")
@@ -456,14 +497,20 @@ def main():
     ap.add_argument("--py-memory", help="JSON of benches/python/bench.py memory")
     ap.add_argument("--c", help="JSON of benches/c/bench.c")
     ap.add_argument("--notes", help="markdown file appended after the tables")
+    ap.add_argument("--deflate-wire", help="JSON of bytes on the wire per message (benches/deflate)")
     ap.add_argument("--meta", action="append", default=[])
     args = ap.parse_args()
     data = load(args.criterion)
     table = rows(data)
-    if not table:
+    dfl = deflate_table(data, args.deflate_wire)
+    if not table and not dfl:
         sys.exit("no criterion results under %s" % args.criterion)
-    md = markdown_table(table)
+    md = markdown_table(table) if table else ""
     print(md)
+    if dfl:
+        print()
+        print("permessage-deflate (MB/s of message data; wire B = frame bytes per message):")
+        print(dfl)
     if args.png:
         chart(table, args.png)
     if args.markdown:
@@ -475,6 +522,17 @@ def main():
         parts += ["## Rust core", "", md, "", "### Peers (messages/s through the in-memory socket)", "", peers_table(table), ""]
         if args.png:
             parts += ["![chart](%s)" % os.path.basename(args.png), ""]
+        if dfl:
+            parts += [
+                "## permessage-deflate",
+                "",
+                "Server side, text-like payloads (chat text), 15-bit windows, level 6. MB/s of "
+                "uncompressed message data; wire B = bytes of the frame per message; "
+                "x flate2 = flate2's time / ours (benches/deflate).",
+                "",
+                dfl,
+                "",
+            ]
         py = python_tables(args.py_sansio, args.py_echo, args.py_memory)
         if py:
             parts += ["## Python", "", py, ""]

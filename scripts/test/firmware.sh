@@ -4,6 +4,7 @@
 # QEMU mps2-an386) and RV32IMC (riscv32imc-unknown-none-elf, ESP32-C3 class, QEMU virt), runs
 # each under QEMU with a timeout, and checks its exit status:
 #   * checks (the on-target suite), the footprint images and the embedded-websocket anchor: 0
+#   * deflate (permessage-deflate between a client and a server; not on the Cortex-M0): 0
 #   * harness self-tests: a failed check 1, a panic 101, a fault 102, a hang 124 (timeout),
 #     and an image that uses `alloc` must fail to build (no global allocator anywhere)
 #   * the C image (firmware/c, arm-none-eabi-gcc, libwsmachine.a without std): 0, and its
@@ -79,6 +80,13 @@ for t in $targets; do
         expect "$t: selftest-${f%%:*} fails with ${f#*:}" "${f#*:}" \
             sh -c "cd '$root/firmware' && cargo build -q --release --target $t -p wsm-fw --bin selftest --features selftest-${f%%:*} && '$root/scripts/tools/run-qemu.sh' '$dir/selftest'"
     done
+    # permessage-deflate (client and server, codecs in statics, 9-bit windows): about 43 KB of
+    # static RAM, so only on the 64 KiB-RAM targets, not the 16 KiB Cortex-M0.
+    if [ "$t" != thumbv6m-none-eabi ]; then
+        expect "$t: build the deflate image (--features deflate)" 0 \
+            fw build -q --release --target "$t" -p wsm-fw --features deflate --bin deflate
+        expect "$t: deflate" 0 run "$dir/deflate"
+    fi
     expect "$t: selftest-hang times out (124)" 124 \
         sh -c "cd '$root/firmware' && cargo build -q --release --target $t -p wsm-fw --bin selftest --features selftest-hang && '$root/scripts/tools/run-qemu.sh' --timeout 3 '$dir/selftest'"
     expect_build_failure "$t: alloc-probe must not build (no allocator)" \
@@ -88,7 +96,7 @@ done
 
 expect "firmware: rustfmt --check" 0 fw fmt -p wsm-fw -p fw-ews -- --check
 expect "firmware: clippy -D warnings (thumbv7em-none-eabihf)" 0 \
-    fw clippy -q --release --target thumbv7em-none-eabihf -p wsm-fw -p fw-ews --bins -- -D warnings
+    fw clippy -q --release --target thumbv7em-none-eabihf -p wsm-fw -p fw-ews --features wsm-fw/deflate --bins -- -D warnings
 
 # The C ABI on the Cortex-M4F. The ffi crate's crate types are staticlib + cdylib; for a
 # bare-metal target rustc drops the cdylib with a warning, so the plain build works, and

@@ -43,6 +43,31 @@ impl Connection {
         self.deflate.agreed.is_some()
     }
 
+    /// Whether the message being received is compressed.
+    #[inline(always)]
+    pub(super) fn rx_compressed(&self) -> bool {
+        self.rx.compressed
+    }
+
+    /// A new message starts with the frame's `rsv` bits: compressed if RSV1 is set and the
+    /// extension was agreed.
+    #[inline(always)]
+    pub(super) fn set_rx_compressed(&mut self, rsv: u8) {
+        self.rx.compressed = rsv & RSV1 != 0 && self.deflate_agreed();
+    }
+
+    /// Whether the fragmented message being sent is compressed.
+    #[inline(always)]
+    pub(super) fn tx_compressed(&self) -> bool {
+        self.flags.has(Flags::TX_COMPRESSED)
+    }
+
+    /// The message being sent is not compressed.
+    #[inline(always)]
+    pub(super) fn clear_tx_compressed(&mut self) {
+        self.flags.set(Flags::TX_COMPRESSED, false);
+    }
+
     /// Client: whether the request offers permessage-deflate.
     pub(super) fn deflate_offered(&self) -> bool {
         self.deflate.config.is_some()

@@ -5,11 +5,11 @@ use crate::close::CloseStatus;
 use crate::error::{Error, HandshakeError};
 use crate::handshake::body::BodyFraming;
 use crate::handshake::client::{
-    parse_response, validate_response, write_request, ClientRequest, ParsedResponse,
+    parse_response, validate_response_with, write_request_with, ClientRequest, ParsedResponse,
 };
 use crate::handshake::server::{
-    checked_key, parse_request, write_accept, write_reject, write_reject_chunk, write_reject_head,
-    Accept, ParsedRequest,
+    checked_key, parse_request, write_accept_with, write_reject, write_reject_chunk,
+    write_reject_head, Accept, ParsedRequest,
 };
 use crate::handshake::{accept_key, encode_key, Header};
 
@@ -88,7 +88,7 @@ impl Connection {
         };
         let mut value = [0u8; EXTENSION_VALUE_LEN];
         let ext = self.deflate_header(&mut value);
-        let n = write_accept(&accept, opts, ext, out)?;
+        let n = write_accept_with(&accept, opts, ext, out)?;
         self.move_to_open(now, auth_ms);
         Ok(n)
     }
@@ -177,7 +177,7 @@ impl Connection {
         let key = encode_key(&key);
         let mut value = [0u8; EXTENSION_VALUE_LEN];
         let offer = self.deflate_header(&mut value);
-        let n = write_request(req, &key, offer, out)?;
+        let n = write_request_with(req, &key, offer, out)?;
         self.lifecycle = Lifecycle::AwaitResponse { key, max_head };
         Ok(n)
     }
@@ -218,7 +218,7 @@ impl Connection {
             ParsedResponse::Complete { response, len } => (response, len),
         };
         if response.status() == 101 {
-            let checked = validate_response(&response, &key, req, self.deflate_offered())
+            let checked = validate_response_with(&response, &key, req, self.deflate_offered())
                 .and_then(|()| self.accept_deflate_response(response.headers()));
             if let Err(e) = checked {
                 return Err(self.move_to_handshake_failed(e));

@@ -156,6 +156,7 @@ impl Flags {
     /// `Config::allowed_rsv`, in bits 4..=6.
     const RSV_SHIFT: u32 = 4;
     /// The fragmented message being sent (`Tx::msg`) is compressed (permessage-deflate).
+    #[cfg(feature = "deflate")]
     const TX_COMPRESSED: u8 = 1 << 7;
 
     fn has(self, bit: u8) -> bool {
@@ -197,6 +198,7 @@ struct Rx {
     fragments: u32,
     utf8: Utf8Validator,
     /// The message in progress is compressed (RSV1 on its first frame).
+    #[cfg(feature = "deflate")]
     compressed: bool,
 }
 
@@ -353,6 +355,22 @@ impl Connection {
     }
 
     #[inline(always)]
+    fn rx_compressed(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn set_rx_compressed(&mut self, _rsv: u8) {}
+
+    #[inline(always)]
+    fn tx_compressed(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn clear_tx_compressed(&mut self) {}
+
+    #[inline(always)]
     fn negotiate_deflate(&mut self, _headers: &[crate::handshake::Header<'_>]) {}
 
     #[inline(always)]
@@ -409,6 +427,7 @@ impl Connection {
                 msg_size: 0,
                 fragments: 0,
                 utf8: Utf8Validator::new(),
+                #[cfg(feature = "deflate")]
                 compressed: false,
             },
             tx: Tx {

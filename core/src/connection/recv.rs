@@ -119,7 +119,7 @@ impl Connection {
             self.rx.fragments = 0;
             self.rx.started = false;
             self.rx.utf8.reset();
-            self.rx.compressed = h.rsv & RSV1 != 0 && self.deflate_agreed();
+            self.set_rx_compressed(h.rsv);
         }
         self.rx.msg_size = self.rx.msg_size.saturating_add(h.payload_len);
         self.rx.fragments = self.rx.fragments.saturating_add(1);
@@ -253,7 +253,7 @@ impl Connection {
         let buf: &'b mut [u8] = buf;
         let chunk = buf.get_mut(pos..end).unwrap_or_default();
         let kind = self.rx.msg.unwrap_or(MessageKind::Binary);
-        let compressed = self.rx.compressed;
+        let compressed = self.rx_compressed();
         // Compressed text is validated after inflation (`inflate`), not on the wire.
         let checked = if compressed {
             MessageKind::Binary

@@ -401,9 +401,7 @@ impl Connection {
         match self.tx.msg {
             None => Ok(OpCode::starting(kind)),
             // A compressed message continues only with `send_compressed_fragment`.
-            Some(k) if k == kind && !self.flags.has(Flags::TX_COMPRESSED) => {
-                Ok(OpCode::Continuation)
-            }
+            Some(k) if k == kind && !self.tx_compressed() => Ok(OpCode::Continuation),
             Some(_) => Err(Error::MessageState),
         }
     }
@@ -431,7 +429,7 @@ impl Connection {
         let n = self.send_frame(op, fin, data, out)?;
         self.tx.utf8 = utf8;
         self.tx.msg = if fin { None } else { Some(kind) };
-        self.flags.set(Flags::TX_COMPRESSED, false);
+        self.clear_tx_compressed();
         Ok(n)
     }
 
@@ -468,7 +466,7 @@ impl Connection {
             self.tx.utf8.reset();
         }
         self.tx.msg = Some(kind);
-        self.flags.set(Flags::TX_COMPRESSED, false);
+        self.clear_tx_compressed();
         self.tx.mask = key.unwrap_or_default();
         self.tx.mask_off = 0;
         self.tx.frame_remaining = len;

@@ -43,10 +43,42 @@ fn no_space(s: &str) -> bool {
 }
 
 /// Writes the upgrade request with the given (base64) `Sec-WebSocket-Key`.
-///
-/// `deflate` is a permessage-deflate offer the connection adds (written before
-/// `req.extensions`).
 pub fn write_request(
+    req: &ClientRequest<'_>,
+    key: &[u8; 24],
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    request::<false>(req, key, None, out)
+}
+
+/// [`write_request`] plus the connection's own permessage-deflate offer `deflate` (written
+/// before `req.extensions`).
+#[cfg(feature = "deflate")]
+pub(crate) fn write_request_with(
+    req: &ClientRequest<'_>,
+    key: &[u8; 24],
+    deflate: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    request::<true>(req, key, deflate, out)
+}
+
+/// Without the `deflate` feature, the connection has no offer of its own: [`write_request`]
+/// exactly, so that the image is as without the feature.
+#[cfg(not(feature = "deflate"))]
+#[inline(always)]
+pub(crate) fn write_request_with(
+    req: &ClientRequest<'_>,
+    key: &[u8; 24],
+    _deflate: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    write_request(req, key, out)
+}
+
+/// The request; `DEFLATE` says whether `deflate` can be there (a constant, so that the plain
+/// request compiles without the branch).
+fn request<const DEFLATE: bool>(
     req: &ClientRequest<'_>,
     key: &[u8; 24],
     deflate: Option<&[u8]>,
@@ -79,7 +111,7 @@ pub fn write_request(
         if let Some(o) = req.origin {
             w.header("Origin", o.as_bytes());
         }
-        if let Some(d) = deflate {
+        if let (true, Some(d)) = (DEFLATE, deflate) {
             w.header("Sec-WebSocket-Extensions", d);
         }
         for (list, name) in [
@@ -230,10 +262,39 @@ fn extension_name(e: &[u8]) -> &[u8] {
 }
 
 /// Checks a 101 response against RFC 6455 §4.2.2 / §4.1 and the offer in `req`.
-///
-/// With `deflate_offered`, permessage-deflate counts as offered (the connection checks its
-/// parameters itself).
 pub fn validate_response(
+    resp: &Response<'_>,
+    key: &[u8; 24],
+    req: &ClientRequest<'_>,
+) -> Result<(), HandshakeError> {
+    validate::<false>(resp, key, req, false)
+}
+
+/// [`validate_response`]; with `deflate_offered`, permessage-deflate counts as offered (the
+/// connection checks its parameters itself).
+#[cfg(feature = "deflate")]
+pub(crate) fn validate_response_with(
+    resp: &Response<'_>,
+    key: &[u8; 24],
+    req: &ClientRequest<'_>,
+    deflate_offered: bool,
+) -> Result<(), HandshakeError> {
+    validate::<true>(resp, key, req, deflate_offered)
+}
+
+/// Without the `deflate` feature: [`validate_response`] exactly.
+#[cfg(not(feature = "deflate"))]
+#[inline(always)]
+pub(crate) fn validate_response_with(
+    resp: &Response<'_>,
+    key: &[u8; 24],
+    req: &ClientRequest<'_>,
+    _deflate_offered: bool,
+) -> Result<(), HandshakeError> {
+    validate_response(resp, key, req)
+}
+
+fn validate<const DEFLATE: bool>(
     resp: &Response<'_>,
     key: &[u8; 24],
     req: &ClientRequest<'_>,
@@ -256,7 +317,7 @@ pub fn validate_response(
     }
     for e in resp.extensions() {
         let name = extension_name(e);
-        if deflate_offered && name.eq_ignore_ascii_case(b"permessage-deflate") {
+        if DEFLATE && deflate_offered && name.eq_ignore_ascii_case(b"permessage-deflate") {
             continue;
         }
         if !req

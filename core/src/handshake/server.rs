@@ -281,10 +281,42 @@ fn check_headers(headers: &[Header<'_>]) -> Result<(), Error> {
 }
 
 /// Writes the `101 Switching Protocols` response.
-///
-/// `deflate` is a Sec-WebSocket-Extensions value the connection adds for permessage-deflate
-/// (written before `opts.extensions`).
 pub fn write_accept(
+    accept_key: &[u8; 28],
+    opts: &Accept<'_>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    accept::<false>(accept_key, opts, None, out)
+}
+
+/// [`write_accept`] plus the Sec-WebSocket-Extensions value `deflate` the connection adds for
+/// permessage-deflate (written before `opts.extensions`).
+#[cfg(feature = "deflate")]
+pub(crate) fn write_accept_with(
+    accept_key: &[u8; 28],
+    opts: &Accept<'_>,
+    deflate: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    accept::<true>(accept_key, opts, deflate, out)
+}
+
+/// Without the `deflate` feature: [`write_accept`] exactly, so that the image is as without
+/// the feature.
+#[cfg(not(feature = "deflate"))]
+#[inline(always)]
+pub(crate) fn write_accept_with(
+    accept_key: &[u8; 28],
+    opts: &Accept<'_>,
+    _deflate: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, Error> {
+    write_accept(accept_key, opts, out)
+}
+
+/// The response; `DEFLATE` says whether `deflate` can be there (a constant, so that the plain
+/// response compiles without the branch).
+fn accept<const DEFLATE: bool>(
     accept_key: &[u8; 28],
     opts: &Accept<'_>,
     deflate: Option<&[u8]>,
@@ -307,7 +339,7 @@ pub fn write_accept(
         if let Some(p) = opts.subprotocol {
             w.header("Sec-WebSocket-Protocol", p.as_bytes());
         }
-        if let Some(d) = deflate {
+        if let (true, Some(d)) = (DEFLATE, deflate) {
             w.header("Sec-WebSocket-Extensions", d);
         }
         if let Some(e) = opts.extensions {
