@@ -30,7 +30,7 @@ LIB=$TARGET/release/libwsmachine.a
 STRICT=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
 SYSLIBS=(-lpthread -ldl -lm)
 SOURCES=(tests/c/main.c tests/c/support.c tests/c/test_api.c tests/c/test_handshake.c
-         tests/c/test_session.c tests/c/test_timers.c)
+         tests/c/test_session.c tests/c/test_timers.c tests/c/test_deflate.c)
 
 STEPS=("$@")
 [[ ${#STEPS[@]} -gt 0 ]] || STEPS=(plain sanitize valgrind examples install)
