@@ -57,6 +57,13 @@
 #define WSM_HEAP 1
 #endif
 
+// permessage-deflate (wsm_inflater, wsm_deflater, wsm_inflate, wsm_send_compressed...) is in
+// the default build. A build of the library without it (cargo feature `deflate` off) omits
+// those functions: define WSM_NO_DEFLATE before including this header.
+#if !defined(WSM_NO_DEFLATE)
+#define WSM_DEFLATE 1
+#endif
+
 
 // wsm_event.flags: the message is text.
 #define WSM_FLAG_TEXT 1
@@ -74,6 +81,10 @@
 // last chunk and trailers read. An invalid chunked encoding also ends the body (the data
 // before the bad byte is delivered, the rest of the input consumed).
 #define WSM_FLAG_BODY_FIN 16
+
+// wsm_event.flags: the message is compressed (permessage-deflate): data/len are deflate
+// data; pass the event to wsm_inflate for the message bytes.
+#define WSM_FLAG_COMPRESSED 32
 
 // wsm_poll_timeout: no timer armed.
 #define WSM_NO_TIMEOUT UINT64_MAX
@@ -99,7 +110,8 @@ enum wsm_result
   WSM_ERR_INVALID_ARGUMENT = 3,
   // A Rust panic was caught at the boundary (a library bug); the handle is unusable.
   WSM_ERR_PANIC = 4,
-  // The memory given to wsm_conn_init is too small or misaligned.
+  // The memory given to wsm_conn_init, wsm_inflater_init or wsm_deflater_init is too small
+  // or misaligned.
   WSM_ERR_MEMORY = 5,
   // The output buffer is too small; *written holds the size needed. Nothing changed.
   WSM_ERR_BUFFER_TOO_SMALL = 10,
@@ -131,9 +143,20 @@ enum wsm_result
   // HTTP error response: flush wsm_poll_transmit and close.
   WSM_ERR_HANDSHAKE = 22,
   // The wsm_config cannot work (e.g. max_fragments 0, allowed_rsv above 7, keepalive on
-  // with keepalive_timeout_ms 0, a timeout over 2147483647 ms): the core's
-  // `Config::validate` refused it.
+  // with keepalive_timeout_ms 0, a timeout over 2147483647 ms, deflate window bits outside
+  // 8-15 or a level above 9, deflate with RSV1 in allowed_rsv, deflate enabled in a library
+  // built without it): the core's `Config::validate` or the C layer refused it.
   WSM_ERR_INVALID_CONFIG = 23,
+  // permessage-deflate: the event is not a compressed data chunk (WSM_FLAG_COMPRESSED), no
+  // extension was agreed, or the codec's window does not fit what was agreed (an inflater
+  // smaller than the peer's window, a compressor larger than this end may use).
+  WSM_ERR_NOT_COMPRESSED = 24,
+  // permessage-deflate: a shared compressor (wsm_deflater_init with shared) was used on a
+  // connection where this end keeps context between messages (no no_context_takeover).
+  WSM_ERR_SHARED_CONTEXT = 25,
+  // permessage-deflate: the shared compressor is in the middle of another connection's
+  // fragmented message (finish that message, or wsm_deflater_reset).
+  WSM_ERR_CODEC_BUSY = 26,
   // An error this version of the header does not know.
   WSM_ERR_OTHER = 99,
 };
@@ -267,6 +290,8 @@ enum wsm_protocol_error
   WSM_PE_TOO_MANY_FRAGMENTS = 15,
   // The application did not authenticate in time.
   WSM_PE_AUTH_TIMEOUT = 16,
+  // permessage-deflate: a compressed message whose deflate data is corrupt (1007).
+  WSM_PE_INVALID_COMPRESSED_DATA = 17,
   // A violation this header does not know.
   WSM_PE_OTHER = 99,
 };
@@ -322,6 +347,9 @@ enum wsm_handshake_error
   WSM_HE_NOT_EXTENDED_CONNECT = 17,
   // Client: the server answered with a status other than 101.
   WSM_HE_REJECTED = 18,
+  // Client: the server's permessage-deflate response is malformed or asks for what this
+  // end cannot do (RFC 7692 §5: the client fails the connection).
+  WSM_HE_INVALID_EXTENSION = 19,
   // A failure this header does not know.
   WSM_HE_OTHER = 99,
 };
@@ -405,6 +433,47 @@ typedef uint32_t wsm_message_kind;
 // The connection handle (opaque to C).
 typedef struct wsm_conn wsm_conn;
 
+#if defined(WSM_DEFLATE)
+// A permessage-deflate compressor in caller memory (opaque to C). One per connection, or
+// shared by connections on which this end keeps no context.
+typedef struct wsm_deflater wsm_deflater;
+#endif
+
+#if defined(WSM_DEFLATE)
+// A permessage-deflate decompressor in caller memory (opaque to C). One per connection.
+typedef struct wsm_inflater wsm_inflater;
+#endif
+
+// permessage-deflate settings (wsm_config.deflate). The window bits and context-takeover
+// settings are what this end offers (client) or accepts (server); what was agreed is read
+// after the handshake with wsm_get_deflate.
+typedef struct {
+  // 1 = a client offers / a server accepts permessage-deflate (the connection writes the
+  // Sec-WebSocket-Extensions header itself), 0 = not (default 0).
+  uint8_t enabled;
+  // Window bits (8-15) of the messages this end sends: the most its compressor may use
+  // (default 15).
+  uint8_t compress_window_bits;
+  // Window bits (8-15) of this end's inflater: the largest window the peer may use
+  // (default 15).
+  uint8_t decompress_window_bits;
+  // Smallest window bits (8 or 9) this end's compressor can use; an offer or a response
+  // that would force a smaller one is declined. wsm_deflater works with 8 (default 9).
+  uint8_t min_window_bits;
+  // Compression level 0-9 for wsm_deflater_size / wsm_deflater_init (0 stores, 1 fastest,
+  // 9 smallest), reported back by wsm_get_deflate (default 6).
+  uint8_t level;
+  // 1 = this end resets its compressor after each message and says so in the handshake
+  // (needed for a shared compressor), 0 = it keeps context (default 0).
+  uint8_t no_context_takeover;
+  // 1 = ask (client) or require (server, when the client allows it) that the peer resets
+  // its compressor after each message, 0 = no (default 0).
+  uint8_t peer_no_context_takeover;
+  // Messages shorter than this many bytes are sent uncompressed by wsm_send_compressed
+  // (default 32).
+  uint32_t min_message_size;
+} wsm_deflate_config;
+
 // Limits and options; fill with wsm_config_default() first. See the Rust `Config` docs for
 // the defaults and the close code each limit produces.
 typedef struct {
@@ -431,6 +500,8 @@ typedef struct {
   uint8_t auto_pong;
   // RSV bits an application-level extension uses (default 0).
   uint8_t allowed_rsv;
+  // permessage-deflate (RFC 7692): off by default.
+  wsm_deflate_config deflate;
 } wsm_config;
 
 // Details of a failure, from wsm_failure().
@@ -446,6 +517,69 @@ typedef struct {
   // The close status the connection reports (1005/1006 included), 0 if none yet.
   uint16_t close_status;
 } wsm_failure_info;
+
+// What permessage-deflate parameters were agreed (wsm_get_deflate, wsm_set_deflate).
+// The first five fields are the RFC 7692 parameters; the rest say what they mean for this
+// end (filled in by wsm_get_deflate, ignored by wsm_set_deflate).
+typedef struct {
+  // permessage-deflate is in use (every other field is 0 when it is not).
+  bool agreed;
+  // The server resets its compressor after each message.
+  bool server_no_context_takeover;
+  // The client resets its compressor after each message.
+  bool client_no_context_takeover;
+  // Window bits of the server's compressor (8-15).
+  uint8_t server_max_window_bits;
+  // Window bits of the client's compressor (8-15).
+  uint8_t client_max_window_bits;
+  // This end: the window bits its wsm_inflater needs (wsm_inflater_size).
+  uint8_t inflate_window_bits;
+  // This end: the window bits its wsm_deflater must use (wsm_deflater_size); a smaller
+  // window also works.
+  uint8_t compress_window_bits;
+  // This end resets its compressor after each message: a shared compressor may be used.
+  bool compress_resets;
+  // The peer resets its compressor after each message: the inflater keeps no history.
+  bool inflate_resets;
+  // The level of wsm_config.deflate.level (for wsm_deflater_size / wsm_deflater_init).
+  uint8_t level;
+} wsm_deflate_params;
+
+// An event from wsm_read. `data`/`len` point into the caller's buffer.
+typedef struct {
+  // What happened.
+  wsm_event_type kind;
+  // WSM_FLAG_* bits.
+  uint32_t flags;
+  // Payload, ping/pong data, close reason or rejection body.
+  const uint8_t *data;
+  // Its length.
+  size_t len;
+  // WSM_EVENT_CLOSE: the peer's code (1005 if none); WSM_EVENT_FAILED: the code we send.
+  uint16_t close_code;
+  // WSM_EVENT_DATA: the frame's RSV bits.
+  uint8_t rsv;
+  // WSM_EVENT_FAILED: the violation.
+  wsm_protocol_error error;
+} wsm_event;
+
+// What one wsm_inflate call did.
+typedef struct {
+  // Bytes of the input used: pass the rest in the next call.
+  size_t consumed;
+  // Bytes of message data written to the start of `out`.
+  size_t produced;
+  // The chunk is fully inflated (all input used, nothing held back; for the last chunk of
+  // a message, the message is complete). If false, call again with the rest of the input
+  // and output room.
+  bool done;
+  // WSM_PE_NONE, or why the connection failed: WSM_PE_MESSAGE_TOO_LARGE (the message
+  // inflates past max_message_size, close 1009), WSM_PE_INVALID_COMPRESSED_DATA or
+  // WSM_PE_INVALID_UTF8 (1007). Then flush wsm_poll_transmit and drop the message.
+  wsm_protocol_error failed;
+  // With a failure: the close code being sent (1007 or 1009), else 0.
+  uint16_t close_code;
+} wsm_inflated;
 
 // A string borrowed from an input buffer: not NUL-terminated. `ptr` is NULL when absent.
 typedef struct {
@@ -542,24 +676,6 @@ typedef struct {
   // (chunk framing included). Accepted: bytes after are frames.
   size_t consumed;
 } wsm_response;
-
-// An event from wsm_read. `data`/`len` point into the caller's buffer.
-typedef struct {
-  // What happened.
-  wsm_event_type kind;
-  // WSM_FLAG_* bits.
-  uint32_t flags;
-  // Payload, ping/pong data, close reason or rejection body.
-  const uint8_t *data;
-  // Its length.
-  size_t len;
-  // WSM_EVENT_CLOSE: the peer's code (1005 if none); WSM_EVENT_FAILED: the code we send.
-  uint16_t close_code;
-  // WSM_EVENT_DATA: the frame's RSV bits.
-  uint8_t rsv;
-  // WSM_EVENT_FAILED: the violation.
-  wsm_protocol_error error;
-} wsm_event;
 
 // Reconnect backoff state: fill with wsm_backoff_default(), then adjust.
 typedef struct {
@@ -684,6 +800,158 @@ wsm_result wsm_set_authenticated(wsm_conn *conn);
 // # Safety
 // `conn` is NULL or a live handle; `seed` NULL or 16 readable bytes.
 wsm_result wsm_reseed(wsm_conn *conn, const uint8_t *seed);
+
+#if defined(WSM_DEFLATE)
+// Bytes of caller memory a wsm_inflater for windows of up to `window_bits` (8-15) needs:
+// the handle with the decoder's tables (about 11 KiB) and the window (1 << window_bits).
+// 0 for window bits outside 8-15.
+size_t wsm_inflater_size(uint8_t window_bits);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Alignment in bytes the memory of a wsm_inflater needs.
+size_t wsm_inflater_align(void);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Bytes of caller memory a wsm_deflater with a window of `window_bits` (8-15) at `level`
+// (0-9) needs: the handle (about 4.3 KiB) and the compressor's window, hash table and
+// symbol buffer (about 184 KiB for 15 bits at levels 2-9, 6.5 KiB for 9 bits). 0 for
+// window bits outside 8-15 or a level above 9.
+size_t wsm_deflater_size(uint8_t window_bits, uint8_t level);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Alignment in bytes the memory of a wsm_deflater needs.
+size_t wsm_deflater_align(void);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Initialises an inflater in caller memory `mem` of `mem_len` bytes (at least
+// wsm_inflater_size(window_bits), aligned to wsm_inflater_align()) for peer windows of up
+// to `window_bits` (8-15: wsm_get_deflate's inflate_window_bits, or 15 for any peer).
+// `*out` is the handle (equal to `mem`). It keeps a pointer into `mem`: do not move or
+// copy it; it needs no destruction. Errors: WSM_ERR_NULL, WSM_ERR_INVALID_ARGUMENT (window
+// bits), WSM_ERR_MEMORY (too small or misaligned).
+//
+// # Safety
+// `mem` NULL or `mem_len` writable bytes, not used otherwise while the handle is in use;
+// `out` NULL or writable.
+wsm_result wsm_inflater_init(void *mem, size_t mem_len, uint8_t window_bits, wsm_inflater **out);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Initialises a compressor in caller memory `mem` of `mem_len` bytes (at least
+// wsm_deflater_size(window_bits, level), aligned to wsm_deflater_align()) with a window
+// of `window_bits` (8-15, at most wsm_get_deflate's compress_window_bits of each
+// connection it serves) and `level` (0-9). With `shared`, one compressor serves several
+// connections: each must reset it after every message (compress_resets, from
+// no_context_takeover), else sending fails with WSM_ERR_SHARED_CONTEXT, and while one
+// connection is in the middle of a fragmented compressed message the others get
+// WSM_ERR_CODEC_BUSY. `*out` is the handle (equal to `mem`); it keeps a pointer into
+// `mem`: do not move or copy it; it needs no destruction. Errors: WSM_ERR_NULL,
+// WSM_ERR_INVALID_ARGUMENT (window bits or level), WSM_ERR_MEMORY.
+//
+// # Safety
+// As for wsm_inflater_init.
+wsm_result wsm_deflater_init(void *mem, size_t mem_len, uint8_t window_bits, uint8_t level, bool shared, wsm_deflater **out);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Forgets the inflater's history and any partial message, to use it for a new
+// connection (a connection resets it itself between messages when the peer keeps no
+// context).
+//
+// # Safety
+// `inflater` NULL or a live handle.
+wsm_result wsm_inflater_reset(wsm_inflater *inflater);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Forgets the compressor's history (and, for a shared one, the connection whose
+// fragmented message was in progress), to use it for a new connection.
+//
+// # Safety
+// `deflater` NULL or a live handle.
+wsm_result wsm_deflater_reset(wsm_deflater *deflater);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Output room wsm_send_compressed needs for a message of `len` bytes with this
+// compressor: the compressed bound and the largest frame header, not counting queued
+// pings/pongs (each at most 131 bytes). 0 for a NULL or invalid handle.
+//
+// # Safety
+// `deflater` NULL or a live handle.
+size_t wsm_deflater_bound(wsm_deflater *deflater, size_t len);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Fills `*params` with the permessage-deflate parameters agreed in the handshake (or set
+// with wsm_set_deflate); `agreed` is false (and every field 0) when there are none.
+// Create the codecs from them: wsm_inflater_size(params.inflate_window_bits),
+// wsm_deflater_size(params.compress_window_bits, params.level).
+//
+// # Safety
+// `conn` NULL or a live handle; `params` NULL or writable.
+wsm_result wsm_get_deflate(wsm_conn *conn, wsm_deflate_params *params);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Sets the agreed permessage-deflate parameters of a connection whose handshake took
+// place elsewhere (wsm_conn_init with `open`; RFC 8441): the five RFC fields of
+// `*params` are used (`agreed` false, or `params` NULL, for none). Errors:
+// WSM_ERR_INVALID_ARGUMENT (window bits outside 8-15), WSM_ERR_INVALID_STATE (allowed_rsv
+// gives RSV1 to the application, or a message is in progress).
+//
+// # Safety
+// `conn` NULL or a live handle; `params` NULL or readable.
+wsm_result wsm_set_deflate(wsm_conn *conn, const wsm_deflate_params *params);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Inflates (the rest of) a compressed chunk: `event` is the WSM_EVENT_DATA event from
+// wsm_read with WSM_FLAG_COMPRESSED set, `input` the part of event->data not yet consumed
+// (all of it on the first call). Writes message bytes to the start of `out` and checks
+// them as they come (max_message_size on the inflated size, UTF-8 for text). Call again
+// with `input + result->consumed` until `result->done`, and do so before the next
+// wsm_read; an empty last chunk still needs its call. If `result->failed` is not
+// WSM_PE_NONE the connection has failed (1007/1009): flush wsm_poll_transmit. Errors:
+// WSM_ERR_NOT_COMPRESSED (not a compressed chunk, nothing agreed, or an inflater window
+// smaller than the peer's), WSM_ERR_INVALID_STATE (the connection has failed).
+//
+// # Safety
+// `conn` and `inflater` NULL or live handles; `event` NULL or readable; `input`
+// `input_len` readable bytes; `out` `out_len` writable bytes; `result` NULL or writable.
+wsm_result wsm_inflate(wsm_conn *conn, uint64_t now, wsm_inflater *inflater, const wsm_event *event, const uint8_t *input, size_t input_len, uint8_t *out, size_t out_len, wsm_inflated *result);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Sends a whole message (`kind`: a wsm_message_kind) as one compressed frame (RSV1 set)
+// after any queued pings/pongs. Without an agreed extension, or below
+// min_message_size, it is sent uncompressed as by wsm_send. The compressor is reset after
+// the message when this end keeps no context. `out` needs wsm_deflater_bound(deflater,
+// len) bytes plus queued control frames, else WSM_ERR_BUFFER_TOO_SMALL (*written: the size
+// needed; nothing changed). Errors also: WSM_ERR_NOT_COMPRESSED (a compressor window
+// larger than agreed), WSM_ERR_SHARED_CONTEXT, WSM_ERR_CODEC_BUSY, and those of wsm_send.
+//
+// # Safety
+// `conn` and `deflater` NULL or live handles; `data` `len` readable bytes; `out`
+// `out_len` writable bytes; `written` NULL or writable.
+wsm_result wsm_send_compressed(wsm_conn *conn, uint32_t kind, const uint8_t *data, size_t len, wsm_deflater *deflater, uint8_t *out, size_t out_len, size_t *written);
+#endif
+
+#if defined(WSM_DEFLATE)
+// Sends one frame of a compressed message, for messages too large for one buffer: the
+// first call starts a message of `kind` (RSV1 on its frame), later calls (same `kind`)
+// continue it, `fin` ends it. A frame may be empty while the compressor holds output
+// back. Without an agreed extension this is wsm_send_fragment. `out` needs
+// wsm_deflater_bound(deflater, len) bytes plus queued control frames.
+//
+// # Safety
+// As for wsm_send_compressed.
+wsm_result wsm_send_compressed_fragment(wsm_conn *conn, uint32_t kind, const uint8_t *data, size_t len, bool fin, wsm_deflater *deflater, uint8_t *out, size_t out_len, size_t *written);
+#endif
 
 // Server: parses and validates the upgrade request in `buf` (all bytes received so far).
 // Parsed headers are stored in `headers` (capacity `header_cap`, at most WSM_MAX_HEADERS are

@@ -1,7 +1,7 @@
 /*
  * echo_client — a WebSocket client in C on libwsmachine.
  *
- *   echo_client autobahn [--url ws://127.0.0.1:9002] [--agent NAME]
+ *   echo_client autobahn [--url ws://127.0.0.1:9002] [--agent NAME] [--no-deflate]
  *       Drives the Autobahn|Testsuite fuzzingserver: GET /getCaseCount (one text message,
  *       N), then /runCase?case=n&agent=NAME for n = 1..N, echoing every message until the
  *       server closes, then /updateReports?agent=NAME. Without the flags, the environment
@@ -9,10 +9,19 @@
  *       wsmachine-c).
  *
  *   echo_client send --url ws://127.0.0.1:9001/ [--count N] [--size BYTES]
- *                    [--subprotocol NAME]
+ *                    [--subprotocol NAME] [--no-deflate]
  *       Sends N messages (alternately text and binary, BYTES long, streamed with
- *       wsm_begin_frame / wsm_send_payload), checks each echo as it streams in, then closes
- *       with 1000. Exit status 0 when every echo matched and the close was clean.
+ *       wsm_begin_frame / wsm_send_payload, or in compressed fragments with
+ *       wsm_send_compressed_fragment when permessage-deflate was agreed), checks each echo as
+ *       it streams in, then closes with 1000. Exit status 0 when every echo matched and the
+ *       close was clean.
+ *
+ * permessage-deflate (RFC 7692) is offered unless --no-deflate is given. When the server
+ * agrees, an inflater and a compressor are made on the heap, sized from what was agreed
+ * (wsm_get_deflate); compressed messages are inflated a piece at a time (wsm_inflate into a
+ * fixed buffer), and in autobahn mode each piece is echoed compressed
+ * (wsm_send_compressed_fragment). The output buffer is on the heap: it grows only when a
+ * compressed fragment's worst-case size (wsm_deflater_bound) exceeds it while it is empty.
  *
  * One connection at a time, non-blocking socket and poll(2). The handle lives in a static
  * buffer (wsm_conn_init) and payload streams through fixed buffers: memory use does not
@@ -47,6 +56,9 @@
 #define TX_CAP (4 * RX_CAP)
 #define TX_RESERVE (RX_CAP + 512)
 #define HANDLE_MEM 1024
+/* permessage-deflate: inflated bytes per wsm_inflate call, room kept for control frames. */
+#define PLAIN_CAP (16 * 1024)
+#define CTRL_ROOM 512
 #define FLUSH_MS 5000
 #define DRAIN_MS 1000
 
@@ -67,8 +79,20 @@ struct session {
     wsm_client_request req;
     uint8_t rx[RX_CAP];
     size_t rx_len;
-    uint8_t tx[TX_CAP];
+    uint8_t *tx; /* heap, tx_cap bytes */
+    size_t tx_cap;
     size_t tx_off, tx_len;
+    /* permessage-deflate (NULL when not agreed) */
+    void *inflater_mem, *deflater_mem;
+    wsm_inflater *inflater;
+    wsm_deflater *deflater;
+    /* A compressed chunk (copied from rx) still being inflated: zin[zin_off .. zin_len). */
+    bool zpending;
+    wsm_event zev;
+    uint8_t zin[RX_CAP];
+    size_t zin_off, zin_len;
+    uint8_t plain[PLAIN_CAP];
+    unsigned long long compressed_messages;
     /* MODE_COUNT */
     char text[32];
     size_t text_len;
@@ -86,6 +110,7 @@ struct session {
 
 static struct session S; /* one connection at a time, in static memory */
 static wsm_config config;
+static bool no_deflate;
 static volatile sig_atomic_t stop_requested;
 
 static uint64_t now_ms(void) {
@@ -177,12 +202,45 @@ static size_t tx_pending(const struct session *s) { return s->tx_len - s->tx_off
 static size_t tx_space(struct session *s) {
     if (s->tx_off > 0 && s->tx_off == s->tx_len) {
         s->tx_off = s->tx_len = 0;
-    } else if (s->tx_off > 0 && TX_CAP - s->tx_len < TX_RESERVE) {
+    } else if (s->tx_off > 0 && s->tx_cap - s->tx_len < TX_RESERVE) {
         memmove(s->tx, s->tx + s->tx_off, s->tx_len - s->tx_off);
         s->tx_len -= s->tx_off;
         s->tx_off = 0;
     }
-    return TX_CAP - s->tx_len;
+    return s->tx_cap - s->tx_len;
+}
+
+
+static void *codec_alloc(size_t size, size_t align) {
+    if (align < sizeof(void *)) align = sizeof(void *);
+    return aligned_alloc(align, (size + align - 1) / align * align);
+}
+
+/* After the handshake: codecs sized from what was agreed (none if nothing was). */
+static bool make_codecs(struct session *s) {
+    wsm_deflate_params p;
+    size_t isz, dsz;
+    if (wsm_get_deflate(s->ws, &p) != WSM_OK || !p.agreed) return true;
+    isz = wsm_inflater_size(p.inflate_window_bits);
+    dsz = wsm_deflater_size(p.compress_window_bits, p.level);
+    s->inflater_mem = codec_alloc(isz, wsm_inflater_align());
+    s->deflater_mem = codec_alloc(dsz, wsm_deflater_align());
+    if (!s->inflater_mem || !s->deflater_mem) return false;
+    return wsm_inflater_init(s->inflater_mem, isz, p.inflate_window_bits, &s->inflater) ==
+               WSM_OK &&
+           wsm_deflater_init(s->deflater_mem, dsz, p.compress_window_bits, p.level, false,
+                             &s->deflater) == WSM_OK;
+}
+
+static void free_session(struct session *s) {
+    free(s->inflater_mem);
+    free(s->deflater_mem);
+    free(s->tx);
+    s->inflater_mem = s->deflater_mem = NULL;
+    s->inflater = NULL;
+    s->deflater = NULL;
+    s->tx = NULL;
+    s->tx_cap = 0;
 }
 
 /* Sends what the socket takes; false on an error. */
@@ -199,6 +257,23 @@ static bool flush_tx(struct session *s) {
             return false;
     }
     s->tx_off = s->tx_len = 0;
+    return true;
+}
+
+/* Whether `need` bytes of output space are free; an empty buffer that is still too small
+ * grows (a compressed fragment's bound can exceed TX_CAP). */
+static bool tx_room(struct session *s, size_t need) {
+    uint8_t *p;
+    if (tx_space(s) >= need) return true;
+    /* Send what the socket takes now; grow only an empty buffer (with headroom, as the
+     * bound grows while a compressor holds input back). */
+    if (!flush_tx(s) || s->tx_off < s->tx_len) return false;
+    if (tx_space(s) >= need) return true;
+    s->tx_off = s->tx_len = 0;
+    p = realloc(s->tx, need + need / 2);
+    if (!p) return false;
+    s->tx = p;
+    s->tx_cap = need + need / 2;
     return true;
 }
 
@@ -227,6 +302,35 @@ static bool send_more(struct session *s) {
     while (s->sent <= s->count && tx_space(s) >= TX_RESERVE && !s->closing) {
         size_t n = 0;
         wsm_result r;
+        if (s->deflater) {
+            /* Compressed: the message goes out in fragments of up to 4 KiB of input. */
+            uint8_t chunk[4096];
+            uint64_t off;
+            size_t k, len;
+            bool fin;
+            if (s->send_left == 0) {
+                if (s->sent == s->count || s->echoed < s->sent) return true;
+                s->sent++;
+                s->send_left = s->size;
+                s->echo_pos = 0;
+            }
+            off = s->size - s->send_left;
+            len = s->send_left < sizeof chunk ? (size_t)s->send_left : sizeof chunk;
+            fin = len == s->send_left;
+            if (!tx_room(s, wsm_deflater_bound(s->deflater, len) + CTRL_ROOM)) return true;
+            for (k = 0; k < len; k++) chunk[k] = pattern(s->sent - 1, off + k);
+            r = wsm_send_compressed_fragment(s->ws, ((s->sent - 1) % 2) ? WSM_BINARY : WSM_TEXT,
+                                             chunk, len, fin, s->deflater, s->tx + s->tx_len,
+                                             tx_space(s), &n);
+            if (r != WSM_OK) {
+                fprintf(stderr, "echo_client: wsm_send_compressed_fragment: %s\n",
+                        wsm_result_str(r));
+                return false;
+            }
+            s->tx_len += n;
+            s->send_left -= len;
+            continue;
+        }
         if (s->send_left == 0) {
             if (s->sent == s->count || s->echoed < s->sent) return true; /* one at a time */
             r = wsm_begin_frame(s->ws, (s->sent % 2) ? WSM_BINARY : WSM_TEXT, true, s->size,
@@ -258,18 +362,27 @@ static bool send_more(struct session *s) {
     return true;
 }
 
-static void on_data(struct session *s, const wsm_event *ev) {
-    bool fin = (ev->flags & WSM_FLAG_MESSAGE_FIN) != 0;
+/* A piece of a message: `flags` of its event, `fin` on the last piece; `compressed`: it was
+ * inflated from a compressed message. */
+static void on_data(struct session *s, uint32_t flags, const uint8_t *data, size_t len,
+                    bool fin, bool compressed) {
     size_t n = 0, k;
+    uint32_t kind = (flags & WSM_FLAG_TEXT) ? WSM_TEXT : WSM_BINARY;
     wsm_result r;
+    const wsm_event tmp = {WSM_EVENT_DATA, flags, data, len, 0, 0, WSM_PE_NONE};
+    const wsm_event *ev = &tmp;
     switch (s->mode) {
     case MODE_ECHO:
-        r = wsm_send_fragment(s->ws, (ev->flags & WSM_FLAG_TEXT) ? WSM_TEXT : WSM_BINARY,
-                              ev->data, ev->len, fin, s->tx + s->tx_len, tx_space(s), &n);
+        if (compressed) /* echoed compressed */
+            r = wsm_send_compressed_fragment(s->ws, kind, data, len, fin, s->deflater,
+                                             s->tx + s->tx_len, tx_space(s), &n);
+        else
+            r = wsm_send_fragment(s->ws, kind, data, len, fin, s->tx + s->tx_len, tx_space(s),
+                                  &n);
         if (r == WSM_OK)
             s->tx_len += n;
         else
-            fprintf(stderr, "echo_client: wsm_send_fragment: %s\n", wsm_result_str(r));
+            fprintf(stderr, "echo_client: echo: %s\n", wsm_result_str(r));
         break;
     case MODE_COUNT:
         if (!s->got_text && (ev->flags & WSM_FLAG_TEXT)) {
@@ -297,6 +410,35 @@ static void on_data(struct session *s, const wsm_event *ev) {
         break;
     }
     if (fin) s->messages++;
+    if (fin && compressed) s->compressed_messages++;
+}
+
+/* Inflates the pending compressed chunk while there is output space. False on an error. */
+static bool pump_inflate(struct session *s, uint64_t now) {
+    while (s->zpending) {
+        wsm_inflated r;
+        bool last;
+        wsm_result res;
+        if (!tx_room(s, wsm_deflater_bound(s->deflater, PLAIN_CAP) + CTRL_ROOM))
+            return true; /* resumed when the output has drained */
+        res = wsm_inflate(s->ws, now, s->inflater, &s->zev, s->zin + s->zin_off,
+                          s->zin_len - s->zin_off, s->plain, PLAIN_CAP, &r);
+        if (res != WSM_OK) {
+            fprintf(stderr, "echo_client: wsm_inflate: %s\n", wsm_result_str(res));
+            return false;
+        }
+        if (r.failed != WSM_PE_NONE) {
+            fprintf(stderr, "echo_client: inflate failed (protocol error %u), closing with %u\n",
+                    (unsigned)r.failed, (unsigned)r.close_code);
+            s->zpending = false;
+            return true;
+        }
+        s->zin_off += r.consumed;
+        last = r.done && (s->zev.flags & WSM_FLAG_MESSAGE_FIN);
+        if (r.produced > 0 || last) on_data(s, s->zev.flags, s->plain, r.produced, last, true);
+        if (r.done) s->zpending = false;
+    }
+    return true;
 }
 
 /* Feeds the input buffer to the library. */
@@ -322,13 +464,18 @@ static bool process(struct session *s, uint64_t now) {
         if (!complete) return true;
         s->open = true;
         s->accepted = resp.accepted;
+        if (resp.accepted && !make_codecs(s)) {
+            fprintf(stderr, "echo_client: out of memory for the permessage-deflate codecs\n");
+            return false;
+        }
         if (!resp.accepted)
             fprintf(stderr, "echo_client: rejected: %u %.*s: %.*s\n", (unsigned)resp.status,
                     (int)resp.reason.len, resp.reason.ptr, (int)resp.body_len,
                     (const char *)resp.body);
         off = resp.consumed;
     }
-    while (tx_space(s) >= TX_RESERVE) {
+    if (!pump_inflate(s, now)) return false;
+    while (!s->zpending && tx_space(s) >= TX_RESERVE) {
         size_t consumed = 0;
         wsm_event ev;
         wsm_result r = wsm_read(s->ws, now, s->rx + off, s->rx_len - off, &consumed, &ev);
@@ -338,8 +485,17 @@ static bool process(struct session *s, uint64_t now) {
         }
         off += consumed;
         if (ev.kind == WSM_EVENT_NONE) break;
-        if (ev.kind == WSM_EVENT_DATA) {
-            on_data(s, &ev);
+        if (ev.kind == WSM_EVENT_DATA && (ev.flags & WSM_FLAG_COMPRESSED) && s->inflater) {
+            /* Inflated from a copy, so that rx can move on meanwhile. */
+            memcpy(s->zin, ev.data, ev.len);
+            s->zev = ev;
+            s->zev.data = s->zin;
+            s->zin_off = 0;
+            s->zin_len = ev.len;
+            s->zpending = true;
+            if (!pump_inflate(s, now)) return false;
+        } else if (ev.kind == WSM_EVENT_DATA) {
+            on_data(s, ev.flags, ev.data, ev.len, (ev.flags & WSM_FLAG_MESSAGE_FIN) != 0, false);
         } else if (ev.kind == WSM_EVENT_REJECT_BODY) {
             fprintf(stderr, "echo_client: %.*s", (int)ev.len, (const char *)ev.data);
         } else if (ev.kind == WSM_EVENT_FAILED) {
@@ -395,7 +551,11 @@ static int run_session(const char *host, const char *port, const char *target, e
     static const char *protos[1];
     static char host_header[300];
 
+    free_session(s);
     memset(s, 0, sizeof *s);
+    s->tx = malloc(TX_CAP);
+    if (!s->tx) return -1;
+    s->tx_cap = TX_CAP;
     s->mode = mode;
     s->fd = -1;
     s->count = count;
@@ -419,7 +579,7 @@ static int run_session(const char *host, const char *port, const char *target, e
         s->req.subprotocols = protos;
         s->req.subprotocol_count = 1;
     }
-    r = wsm_write_request(s->ws, &s->req, rnd + 16, s->tx, TX_CAP, &n);
+    r = wsm_write_request(s->ws, &s->req, rnd + 16, s->tx, s->tx_cap, &n);
     if (r != WSM_OK) {
         fprintf(stderr, "echo_client: wsm_write_request: %s\n", wsm_result_str(r));
         return -1;
@@ -446,7 +606,7 @@ static int run_session(const char *host, const char *port, const char *target, e
         pfd.fd = s->fd;
         pfd.events = 0;
         pfd.revents = 0;
-        if (tx_space(s) >= TX_RESERVE) pfd.events |= POLLIN;
+        if (tx_space(s) >= TX_RESERVE && !s->zpending) pfd.events |= POLLIN;
         if (tx_pending(s) > 0) pfd.events |= POLLOUT;
         if (t == WSM_NO_TIMEOUT)
             timeout = 1000;
@@ -455,7 +615,7 @@ static int run_session(const char *host, const char *port, const char *target, e
         if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) break;
         now = now_ms();
         if (pfd.revents & POLLOUT && !flush_tx(s)) break;
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR) && !s->zpending) {
             ssize_t got = recv(s->fd, s->rx + s->rx_len, RX_CAP - s->rx_len, 0);
             if (got > 0) {
                 s->rx_len += (size_t)got;
@@ -473,6 +633,7 @@ static int run_session(const char *host, const char *port, const char *target, e
         else close(s->fd);
     }
     s->fd = -1;
+    free_session(s);
     if (!ok) return -1;
     return status;
 }
@@ -544,14 +705,15 @@ static int run_send(const char *url, unsigned long count, unsigned long size,
                 count, S.mismatch ? ", mismatch" : "");
         return 1;
     }
-    printf("echo_client: %lu echoes of %lu bytes matched, closed with %d\n", S.echoed, size, st);
+    printf("echo_client: %lu echoes of %lu bytes matched (%llu compressed), closed with %d\n",
+           S.echoed, size, S.compressed_messages, st);
     return 0;
 }
 
 static void usage(void) {
-    fputs("usage: echo_client autobahn [--url ws://127.0.0.1:9002] [--agent NAME]\n"
+    fputs("usage: echo_client autobahn [--url ws://127.0.0.1:9002] [--agent NAME] [--no-deflate]\n"
           "       echo_client send --url ws://HOST:PORT/PATH [--count N] [--size BYTES]\n"
-          "                        [--subprotocol NAME]\n",
+          "                        [--subprotocol NAME] [--no-deflate]\n",
           stderr);
     exit(2);
 }
@@ -564,6 +726,10 @@ int main(int argc, char **argv) {
     if (argc < 2) usage();
     for (i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--no-deflate") == 0) {
+            no_deflate = true;
+            continue;
+        }
         if (!v) usage();
         if (strcmp(a, "--url") == 0)
             url = v;
@@ -588,6 +754,10 @@ int main(int argc, char **argv) {
     config.max_frame_payload = 64u << 20;
     config.max_message_size = 64u << 20;
     config.max_fragments = 1u << 20;
+    /* permessage-deflate: offer full windows with context takeover; accept a server's
+     * choice down to 8-bit windows (the library's compressor can do them). */
+    config.deflate.enabled = no_deflate ? 0 : 1;
+    config.deflate.min_window_bits = 8;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

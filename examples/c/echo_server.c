@@ -2,7 +2,7 @@
  * echo_server — a WebSocket echo server in C on libwsmachine.
  *
  *   echo_server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME] [--max-seconds N]
- *               [--quiet]
+ *               [--no-deflate] [--quiet]
  *
  * --port 0 picks a free port; the first line on standard output names the port bound:
  * "echo_server: listening on HOST:PORT ...". --max-seconds N stops the server after N
@@ -17,6 +17,16 @@
  * so memory use does not depend on message size. When the output buffer cannot take another
  * full input buffer, the server stops reading from that connection until it has drained
  * (back-pressure).
+ *
+ * permessage-deflate (RFC 7692) is accepted unless --no-deflate is given. When a client
+ * negotiates it, the connection gets an inflater and a compressor on the heap, sized from
+ * what was agreed (wsm_get_deflate, wsm_inflater_size, wsm_deflater_size); compressed
+ * messages are inflated a piece at a time (wsm_inflate into a fixed buffer) and each piece
+ * is sent back compressed (wsm_send_compressed_fragment), so they are echoed compressed;
+ * uncompressed ones are echoed as they are. A compressed chunk waiting for output space is
+ * kept in a per-connection buffer. The output buffer is on the heap: it grows only when a
+ * compressed fragment's worst-case size (wsm_deflater_bound, which counts input the
+ * compressor is still holding) exceeds it while it is empty.
  *
  * When wsm_should_close_transport() says so, the server flushes what is left, shuts down
  * its sending side, reads and discards the peer's remaining input for a short, bounded time,
@@ -56,6 +66,10 @@
  * buffer of payload plus frame headers and queued control frames. */
 #define TX_CAP (4 * RX_CAP)
 #define TX_RESERVE (RX_CAP + 512)
+/* permessage-deflate: inflated bytes per wsm_inflate call, and room kept for queued control
+ * frames beside a compressed fragment. */
+#define PLAIN_CAP (16 * 1024)
+#define CTRL_ROOM 512
 /* Memory for a handle (checked against wsm_conn_size() at start-up). */
 #define HANDLE_MEM 1024
 /* Closing: how long to wait for our output to drain, and for the peer's EOF after our FIN. */
@@ -73,8 +87,19 @@ struct conn {
     unsigned long id;
     uint8_t rx[RX_CAP];
     size_t rx_len;
-    uint8_t tx[TX_CAP];
+    uint8_t *tx;           /* heap, tx_cap bytes (TX_CAP, more for large compressed bounds) */
+    size_t tx_cap;
     size_t tx_off, tx_len; /* pending output: tx[tx_off .. tx_len) */
+    /* permessage-deflate (NULL when not agreed): codecs in heap memory of their own. */
+    void *inflater_mem, *deflater_mem;
+    wsm_inflater *inflater;
+    wsm_deflater *deflater;
+    /* A compressed chunk (copied from rx) still being inflated: zin[zin_off .. zin_len). */
+    bool zpending;
+    wsm_event zev;
+    uint8_t zin[RX_CAP];
+    size_t zin_off, zin_len;
+    uint8_t plain[PLAIN_CAP];
     uint64_t deadline;     /* FLUSHING / DRAINING: give up at this time */
     size_t drained;
     unsigned long long messages, bytes;
@@ -83,7 +108,7 @@ struct conn {
 static struct conn conns[MAX_CONNS];
 static wsm_config config;
 static const char *subprotocol;
-static bool quiet;
+static bool quiet, no_deflate;
 static volatile sig_atomic_t stop_requested;
 
 static uint64_t now_ms(void) {
@@ -125,13 +150,14 @@ static int set_nonblocking(int fd) {
 static size_t tx_space(struct conn *c) {
     if (c->tx_off > 0 && c->tx_off == c->tx_len) {
         c->tx_off = c->tx_len = 0;
-    } else if (c->tx_off > 0 && TX_CAP - c->tx_len < TX_RESERVE) {
+    } else if (c->tx_off > 0 && c->tx_cap - c->tx_len < TX_RESERVE) {
         memmove(c->tx, c->tx + c->tx_off, c->tx_len - c->tx_off);
         c->tx_len -= c->tx_off;
         c->tx_off = 0;
     }
-    return TX_CAP - c->tx_len;
+    return c->tx_cap - c->tx_len;
 }
+
 
 static size_t tx_pending(const struct conn *c) { return c->tx_len - c->tx_off; }
 
@@ -142,6 +168,16 @@ static void release(struct conn *c) {
     c->fd = -1;
     c->phase = FREE;
     c->ws = NULL; /* the handle needs no destruction: its memory is simply reused */
+    /* Neither do the codecs: their memory is freed. */
+    free(c->inflater_mem);
+    free(c->deflater_mem);
+    c->inflater_mem = c->deflater_mem = NULL;
+    c->inflater = NULL;
+    c->deflater = NULL;
+    c->zpending = false;
+    free(c->tx);
+    c->tx = NULL;
+    c->tx_cap = 0;
 }
 
 /* Hard close (an I/O error): no more flushing or draining. */
@@ -165,6 +201,23 @@ static bool flush_tx(struct conn *c) {
         }
     }
     c->tx_off = c->tx_len = 0;
+    return true;
+}
+
+/* Whether `need` bytes of output space are free. When the buffer is empty and still too
+ * small, it grows (a compressed fragment's bound can exceed TX_CAP). */
+static bool tx_room(struct conn *c, size_t need) {
+    uint8_t *p;
+    if (tx_space(c) >= need) return true;
+    /* Send what the socket takes now; grow only an empty buffer (with headroom, as the
+     * bound grows while a compressor holds input back). */
+    if (!flush_tx(c) || c->tx_off < c->tx_len) return false;
+    if (tx_space(c) >= need) return true;
+    c->tx_off = c->tx_len = 0;
+    p = realloc(c->tx, need + need / 2);
+    if (!p) return false;
+    c->tx = p;
+    c->tx_cap = need + need / 2;
     return true;
 }
 
@@ -247,6 +300,71 @@ static void service(struct conn *c, uint64_t now) {
     if (wsm_should_close_transport(c->ws)) start_closing(c, now);
 }
 
+/* Memory for a codec of `size` bytes aligned to `align`. */
+static void *codec_alloc(size_t size, size_t align) {
+    if (align < sizeof(void *)) align = sizeof(void *);
+    return aligned_alloc(align, (size + align - 1) / align * align);
+}
+
+/* After the handshake: an inflater and a compressor sized from what was agreed (none when
+ * permessage-deflate was not). False when out of memory. */
+static bool make_codecs(struct conn *c) {
+    wsm_deflate_params p;
+    size_t isz, dsz;
+    if (wsm_get_deflate(c->ws, &p) != WSM_OK || !p.agreed) return true;
+    isz = wsm_inflater_size(p.inflate_window_bits);
+    dsz = wsm_deflater_size(p.compress_window_bits, p.level);
+    c->inflater_mem = codec_alloc(isz, wsm_inflater_align());
+    c->deflater_mem = codec_alloc(dsz, wsm_deflater_align());
+    if (!c->inflater_mem || !c->deflater_mem) return false;
+    return wsm_inflater_init(c->inflater_mem, isz, p.inflate_window_bits, &c->inflater) ==
+               WSM_OK &&
+           wsm_deflater_init(c->deflater_mem, dsz, p.compress_window_bits, p.level, false,
+                             &c->deflater) == WSM_OK;
+}
+
+/* Inflates the pending compressed chunk while there is output space, sending each piece
+ * back compressed. False when the connection was dropped. */
+static bool pump_inflate(struct conn *c, uint64_t now) {
+    uint32_t kind = (c->zev.flags & WSM_FLAG_TEXT) ? WSM_TEXT : WSM_BINARY;
+    while (c->zpending) {
+        wsm_inflated r;
+        size_t n = 0;
+        bool last;
+        wsm_result res;
+        if (!tx_room(c, wsm_deflater_bound(c->deflater, PLAIN_CAP) + CTRL_ROOM))
+            return true; /* resumed when the output has drained */
+        res = wsm_inflate(c->ws, now, c->inflater, &c->zev, c->zin + c->zin_off,
+                          c->zin_len - c->zin_off, c->plain, PLAIN_CAP, &r);
+        if (res != WSM_OK) {
+            abort_conn(c, wsm_result_str(res));
+            return false;
+        }
+        if (r.failed != WSM_PE_NONE) {
+            /* Corrupt data, bad UTF-8 or over max_message_size: the close is queued. */
+            logf_(c, "inflate failed (protocol error %u): closing with %u", (unsigned)r.failed,
+                  (unsigned)r.close_code);
+            c->zpending = false;
+            return true;
+        }
+        c->zin_off += r.consumed;
+        last = r.done && (c->zev.flags & WSM_FLAG_MESSAGE_FIN);
+        if (r.produced > 0 || last) {
+            res = wsm_send_compressed_fragment(c->ws, kind, c->plain, r.produced, last,
+                                               c->deflater, c->tx + c->tx_len, tx_space(c), &n);
+            if (res != WSM_OK) {
+                abort_conn(c, wsm_result_str(res));
+                return false;
+            }
+            c->tx_len += n;
+            c->bytes += r.produced;
+        }
+        if (last) c->messages++;
+        if (r.done) c->zpending = false;
+    }
+    return true;
+}
+
 static void accept_request(struct conn *c, uint64_t now, const wsm_header *h, size_t nh,
                            const wsm_request *req) {
     wsm_accept_options opts;
@@ -261,8 +379,13 @@ static void accept_request(struct conn *c, uint64_t now, const wsm_header *h, si
         return;
     }
     c->tx_len += n;
-    logf_(c, "open: %.*s%s%s", (int)req->target.len, req->target.ptr,
-          opts.subprotocol ? ", subprotocol " : "", opts.subprotocol ? opts.subprotocol : "");
+    if (!make_codecs(c)) {
+        abort_conn(c, "out of memory for the permessage-deflate codecs");
+        return;
+    }
+    logf_(c, "open: %.*s%s%s%s", (int)req->target.len, req->target.ptr,
+          opts.subprotocol ? ", subprotocol " : "", opts.subprotocol ? opts.subprotocol : "",
+          c->deflater ? ", permessage-deflate" : "");
     /* Bytes after the request head are already frames. */
     memmove(c->rx, c->rx + req->head_len, c->rx_len - req->head_len);
     c->rx_len -= req->head_len;
@@ -292,7 +415,8 @@ static void process(struct conn *c, uint64_t now) {
         if (c->phase != OPEN) return;
     }
     if (c->phase != OPEN) return;
-    while (tx_space(c) >= TX_RESERVE) {
+    if (!pump_inflate(c, now)) return;
+    while (!c->zpending && tx_space(c) >= TX_RESERVE) {
         size_t consumed = 0, n = 0;
         wsm_event ev;
         wsm_result r = wsm_read(c->ws, now, c->rx + off, c->rx_len - off, &consumed, &ev);
@@ -302,7 +426,16 @@ static void process(struct conn *c, uint64_t now) {
         }
         off += consumed;
         if (ev.kind == WSM_EVENT_NONE) break;
-        if (ev.kind == WSM_EVENT_DATA) {
+        if (ev.kind == WSM_EVENT_DATA && (ev.flags & WSM_FLAG_COMPRESSED) && c->inflater) {
+            /* Inflated (and echoed) from a copy, so that rx can move on meanwhile. */
+            memcpy(c->zin, ev.data, ev.len);
+            c->zev = ev;
+            c->zev.data = c->zin;
+            c->zin_off = 0;
+            c->zin_len = ev.len;
+            c->zpending = true;
+            if (!pump_inflate(c, now)) return;
+        } else if (ev.kind == WSM_EVENT_DATA) {
             bool fin = (ev.flags & WSM_FLAG_MESSAGE_FIN) != 0;
             uint32_t kind = (ev.flags & WSM_FLAG_TEXT) ? WSM_TEXT : WSM_BINARY;
             r = wsm_send_fragment(c->ws, kind, ev.data, ev.len, fin, c->tx + c->tx_len,
@@ -332,16 +465,18 @@ static void process(struct conn *c, uint64_t now) {
 /* Processes buffered input and flushes output until neither makes progress. */
 static void pump(struct conn *c, uint64_t now) {
     while (active(c)) {
-        size_t before = c->rx_len;
+        size_t before = c->rx_len, zbefore = c->zin_off;
+        bool zwas = c->zpending;
         process(c, now);
         if (!active(c)) return;
         service(c, now);
-        if (!active(c) || c->rx_len == before || tx_space(c) < TX_RESERVE) return;
+        if (!active(c) || tx_space(c) < TX_RESERVE) return;
+        if (c->rx_len == before && c->zin_off == zbefore && c->zpending == zwas) return;
     }
 }
 
 static void on_readable(struct conn *c, uint64_t now) {
-    while (active(c) && tx_space(c) >= TX_RESERVE) {
+    while (active(c) && !c->zpending && tx_space(c) >= TX_RESERVE) {
         ssize_t n;
         if (c->rx_len == RX_CAP) { /* cannot happen: the library consumes complete frames */
             abort_conn(c, "input buffer full");
@@ -385,10 +520,16 @@ static void on_accept(int lfd, uint64_t now, unsigned long *next_id) {
         c->id = (*next_id)++;
         c->rx_len = c->tx_off = c->tx_len = 0;
         c->messages = c->bytes = 0;
-        if (wsm_conn_init(c->mem, sizeof c->mem, WSM_ROLE_SERVER, &config, now, NULL, false,
-                          &c->ws) != WSM_OK) {
+        c->tx = malloc(TX_CAP);
+        c->tx_cap = TX_CAP;
+        if (!c->tx) {
             close(fd);
             c->fd = -1;
+            continue;
+        }
+        if (wsm_conn_init(c->mem, sizeof c->mem, WSM_ROLE_SERVER, &config, now, NULL, false,
+                          &c->ws) != WSM_OK) {
+            release(c);
             continue;
         }
         c->phase = HANDSHAKE;
@@ -425,7 +566,7 @@ static int listen_on(const char *host, const char *port) {
 
 static void usage(void) {
     fputs("usage: echo_server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]\n"
-          "                   [--max-seconds N] [--quiet]\n",
+          "                   [--max-seconds N] [--no-deflate] [--quiet]\n",
           stderr);
     exit(2);
 }
@@ -445,6 +586,10 @@ int main(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--quiet") == 0) {
             quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--no-deflate") == 0) {
+            no_deflate = true;
             continue;
         }
         if (!v) usage();
@@ -471,6 +616,10 @@ int main(int argc, char **argv) {
     config.max_frame_payload = 64u << 20;
     config.max_message_size = 64u << 20;
     config.max_fragments = 1u << 20;
+    /* permessage-deflate: full windows and context takeover as the client asks; down to
+     * 8-bit windows (the library's compressor can do them). */
+    config.deflate.enabled = no_deflate ? 0 : 1;
+    config.deflate.min_window_bits = 8;
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -494,8 +643,9 @@ int main(int argc, char **argv) {
             getnameinfo((struct sockaddr *)&sa_bound, sl, hbuf, sizeof hbuf, pbuf, sizeof pbuf,
                         NI_NUMERICHOST | NI_NUMERICSERV) == 0)
             port = pbuf;
-        printf("echo_server: listening on %s:%s (wsmachine %s, handle %zu bytes, %d connections)\n",
-               host, port, wsm_version(), wsm_conn_size(), MAX_CONNS);
+        printf("echo_server: listening on %s:%s (wsmachine %s, handle %zu bytes, %d connections, "
+               "permessage-deflate %s)\n",
+               host, port, wsm_version(), wsm_conn_size(), MAX_CONNS, no_deflate ? "off" : "on");
     }
     fflush(stdout);
     start = now_ms();
@@ -516,7 +666,7 @@ int main(int argc, char **argv) {
             if (active(c)) {
                 uint64_t t = wsm_poll_timeout(c->ws);
                 if (t < next) next = t;
-                if (tx_space(c) >= TX_RESERVE) ev |= POLLIN;
+                if (tx_space(c) >= TX_RESERVE && !c->zpending) ev |= POLLIN;
                 if (tx_pending(c) > 0) ev |= POLLOUT;
             } else {
                 if (c->deadline < next) next = c->deadline;
@@ -562,7 +712,7 @@ int main(int argc, char **argv) {
                     continue;
                 }
                 /* Input left waiting for output space. */
-                if (c->rx_len > 0) pump(c, now);
+                if (c->rx_len > 0 || c->zpending) pump(c, now);
             }
             if (!active(c)) continue;
             if (re & (POLLIN | POLLHUP | POLLERR)) on_readable(c, now);

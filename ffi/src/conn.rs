@@ -36,6 +36,7 @@ pub unsafe extern "C" fn wsm_config_default(config: *mut wsm_config) -> wsm_resu
         close_timeout_ms: c.close_timeout_ms,
         auto_pong: u8::from(c.auto_pong),
         allowed_rsv: c.allowed_rsv,
+        deflate: crate::deflate::default_config(),
     };
     // SAFETY: forwarded contract.
     tri!(unsafe { put(config, v) });
@@ -43,7 +44,8 @@ pub unsafe extern "C" fn wsm_config_default(config: *mut wsm_config) -> wsm_resu
 }
 
 /// The core's `Config` for a C one. Values are checked by the core's validator when the
-/// connection is built (`Config::validate`); only what C adds (a 0/1 boolean) is checked here.
+/// connection is built (`Config::validate`); only what C adds (0/1 booleans, the deflate
+/// level) is checked here.
 fn to_config(c: &wsm_config) -> Result<Config, wsm_result> {
     if c.auto_pong > 1 {
         return Err(wsm_result::WSM_ERR_INVALID_ARGUMENT);
@@ -60,6 +62,12 @@ fn to_config(c: &wsm_config) -> Result<Config, wsm_result> {
     cfg.close_timeout_ms = c.close_timeout_ms;
     cfg.auto_pong = c.auto_pong == 1;
     cfg.allowed_rsv = c.allowed_rsv;
+    #[cfg(feature = "deflate")]
+    {
+        cfg.deflate = crate::deflate::to_deflate_config(&c.deflate)?;
+    }
+    #[cfg(not(feature = "deflate"))]
+    crate::deflate::to_deflate_config(&c.deflate)?;
     Ok(cfg)
 }
 
@@ -73,12 +81,13 @@ unsafe fn make(
     now: u64,
     seed: *const u8,
     open: bool,
-) -> Result<Connection, wsm_result> {
-    let cfg = if config.is_null() {
-        Config::new()
+) -> Result<(Connection, u8), wsm_result> {
+    let (cfg, level) = if config.is_null() {
+        (Config::new(), crate::deflate::default_config().level)
     } else {
         // SAFETY: non-NULL and, by contract, a readable wsm_config.
-        to_config(unsafe { &*config })?
+        let c = unsafe { &*config };
+        (to_config(c)?, c.deflate.level)
     };
     let mut s = [0u8; 16];
     if !seed.is_null() {
@@ -99,7 +108,7 @@ unsafe fn make(
         (false, Role::Server) => Connection::server(cfg, now),
         (false, Role::Client) => Connection::client(cfg, now, s),
     };
-    conn.map_err(wsm_result::from)
+    conn.map(|c| (c, level)).map_err(wsm_result::from)
 }
 
 /// Initialises a handle in caller memory `mem` of `mem_len` bytes (at least wsm_conn_size(),
@@ -132,7 +141,7 @@ pub unsafe extern "C" fn wsm_conn_init(
             return wsm_result::WSM_ERR_MEMORY;
         }
         // SAFETY: forwarded contract for config and seed.
-        let conn = tri!(unsafe { make(role, config, now, seed, open) });
+        let (conn, deflate_level) = tri!(unsafe { make(role, config, now, seed, open) });
         let p = mem.cast::<wsm_conn>();
         // SAFETY: `mem` is non-NULL, large enough and aligned for a wsm_conn (checked above),
         // and writable by contract. `write` does not read or drop the old contents.
@@ -141,6 +150,7 @@ pub unsafe extern "C" fn wsm_conn_init(
                 magic: MAGIC,
                 poisoned: false,
                 heap: false,
+                deflate_level,
                 conn,
             })
         };
@@ -169,11 +179,12 @@ pub unsafe extern "C" fn wsm_conn_new(
             return wsm_result::WSM_ERR_NULL;
         }
         // SAFETY: forwarded contract.
-        let conn = tri!(unsafe { make(role, config, now, seed, open) });
+        let (conn, deflate_level) = tri!(unsafe { make(role, config, now, seed, open) });
         let b = Box::new(wsm_conn {
             magic: MAGIC,
             poisoned: false,
             heap: true,
+            deflate_level,
             conn,
         });
         // SAFETY: `out` is non-NULL and writable by contract.

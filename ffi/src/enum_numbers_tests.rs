@@ -156,6 +156,108 @@ fn every_result_has_its_own_message_and_other_numbers_are_unknown() {
     }
 }
 
+/// The numbers are ABI: once published, a variant keeps its number. New ones are appended
+/// after the highest (below the OTHER catch-all), never renumbered. This table is the record.
+#[test]
+fn published_numbers_never_change() {
+    fn check<T: core::fmt::Debug + Copy>(all: &[T], num: impl Fn(T) -> u32, want: &[(&str, u32)]) {
+        let got: Vec<(String, u32)> = all.iter().map(|&v| (format!("{v:?}"), num(v))).collect();
+        let want: Vec<(String, u32)> = want.iter().map(|&(n, v)| (n.to_string(), v)).collect();
+        assert_eq!(got, want);
+    }
+    check(
+        wsm_result::ALL,
+        |v| v as u32,
+        &[
+            ("WSM_OK", 0),
+            ("WSM_ERR_NULL", 1),
+            ("WSM_ERR_INVALID_HANDLE", 2),
+            ("WSM_ERR_INVALID_ARGUMENT", 3),
+            ("WSM_ERR_PANIC", 4),
+            ("WSM_ERR_MEMORY", 5),
+            ("WSM_ERR_BUFFER_TOO_SMALL", 10),
+            ("WSM_ERR_INVALID_STATE", 11),
+            ("WSM_ERR_INVALID_CLOSE_CODE", 12),
+            ("WSM_ERR_REASON_TOO_LONG", 13),
+            ("WSM_ERR_CONTROL_TOO_LONG", 14),
+            ("WSM_ERR_INVALID_UTF8", 15),
+            ("WSM_ERR_MESSAGE_STATE", 16),
+            ("WSM_ERR_FRAME_IN_PROGRESS", 17),
+            ("WSM_ERR_PAYLOAD_OVERRUN", 18),
+            ("WSM_ERR_NO_FRAME_IN_PROGRESS", 19),
+            ("WSM_ERR_INVALID_HEADER", 20),
+            ("WSM_ERR_INVALID_STATUS", 21),
+            ("WSM_ERR_HANDSHAKE", 22),
+            ("WSM_ERR_INVALID_CONFIG", 23),
+            // permessage-deflate (appended).
+            ("WSM_ERR_NOT_COMPRESSED", 24),
+            ("WSM_ERR_SHARED_CONTEXT", 25),
+            ("WSM_ERR_CODEC_BUSY", 26),
+            ("WSM_ERR_OTHER", 99),
+        ],
+    );
+    check(
+        wsm_protocol_error::ALL,
+        |v| v as u32,
+        &[
+            ("WSM_PE_NONE", 0),
+            ("WSM_PE_RESERVED_BITS", 1),
+            ("WSM_PE_RESERVED_OPCODE", 2),
+            ("WSM_PE_FRAGMENTED_CONTROL", 3),
+            ("WSM_PE_CONTROL_TOO_LONG", 4),
+            ("WSM_PE_UNMASKED_FRAME", 5),
+            ("WSM_PE_MASKED_FRAME", 6),
+            ("WSM_PE_LENGTH_OVERFLOW", 7),
+            ("WSM_PE_UNEXPECTED_CONTINUATION", 8),
+            ("WSM_PE_EXPECTED_CONTINUATION", 9),
+            ("WSM_PE_INVALID_UTF8", 10),
+            ("WSM_PE_INVALID_CLOSE_PAYLOAD", 11),
+            ("WSM_PE_INVALID_CLOSE_CODE", 12),
+            ("WSM_PE_FRAME_TOO_LARGE", 13),
+            ("WSM_PE_MESSAGE_TOO_LARGE", 14),
+            ("WSM_PE_TOO_MANY_FRAGMENTS", 15),
+            ("WSM_PE_AUTH_TIMEOUT", 16),
+            ("WSM_PE_INVALID_COMPRESSED_DATA", 17),
+            ("WSM_PE_OTHER", 99),
+        ],
+    );
+    let he = wsm_handshake_error::ALL;
+    assert_eq!(he[18], wsm_handshake_error::WSM_HE_REJECTED);
+    assert_eq!(he[18] as u32, 18);
+    assert_eq!(
+        he[19..],
+        [
+            wsm_handshake_error::WSM_HE_INVALID_EXTENSION,
+            wsm_handshake_error::WSM_HE_OTHER
+        ]
+    );
+    assert_eq!(wsm_handshake_error::WSM_HE_INVALID_EXTENSION as u32, 19);
+    assert_eq!(WSM_FLAG_COMPRESSED, 32);
+}
+
+/// The core's permessage-deflate errors reach C as their own numbers, not as OTHER.
+#[test]
+fn deflate_errors_have_their_own_numbers() {
+    assert_eq!(
+        wsm_result::from(wsmachine::Error::NotCompressed),
+        wsm_result::WSM_ERR_NOT_COMPRESSED
+    );
+    assert_eq!(
+        wsm_protocol_error::from(wsmachine::ProtocolError::InvalidCompressedData),
+        wsm_protocol_error::WSM_PE_INVALID_COMPRESSED_DATA
+    );
+    assert_eq!(
+        wsm_handshake_error::from(wsmachine::HandshakeError::InvalidExtension),
+        wsm_handshake_error::WSM_HE_INVALID_EXTENSION
+    );
+    assert_eq!(
+        wsm_result::from(wsmachine::Error::InvalidConfig(
+            wsmachine::ConfigError::InvalidDeflate
+        )),
+        wsm_result::WSM_ERR_INVALID_CONFIG
+    );
+}
+
 #[test]
 fn handshake_errors_a_server_can_send_map_back_to_themselves() {
     let mut sendable = 0;

@@ -41,6 +41,9 @@ fn export_event(ev: Option<Event<'_>>) -> wsm_event {
             if c.message_finished {
                 f |= WSM_FLAG_MESSAGE_FIN;
             }
+            if c.compressed {
+                f |= WSM_FLAG_COMPRESSED;
+            }
             e.flags = f;
         }
         Event::Ping(p) => {

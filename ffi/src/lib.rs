@@ -13,6 +13,7 @@ mod c_enum;
 #[cfg(test)]
 mod config_doc_tests;
 mod conn;
+mod deflate;
 #[cfg(test)]
 mod enum_numbers_tests;
 mod handshake;
@@ -23,6 +24,8 @@ mod result;
 mod tests;
 
 pub use conn::*;
+#[cfg(feature = "deflate")]
+pub use deflate::*;
 pub use handshake::*;
 pub use io::*;
 pub use reconnect::*;
@@ -39,6 +42,9 @@ pub struct wsm_conn {
     poisoned: bool,
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     heap: bool,
+    /// wsm_config.deflate.level, reported by wsm_get_deflate.
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+    deflate_level: u8,
     conn: Connection,
 }
 
@@ -72,6 +78,17 @@ fn guard<T>(_on_panic: T, f: impl FnOnce() -> T) -> T {
 /// thread is using.
 #[inline(always)]
 unsafe fn with_conn(p: *mut wsm_conn, f: impl FnOnce(&mut Connection) -> wsm_result) -> wsm_result {
+    // SAFETY: forwarded contract.
+    unsafe { with_handle(p, |h| f(&mut h.conn)) }
+}
+
+/// Like [`with_conn`], with the whole handle (the connection and what the C layer keeps
+/// beside it).
+///
+/// # Safety
+/// As for [`with_conn`].
+#[inline(always)]
+unsafe fn with_handle(p: *mut wsm_conn, f: impl FnOnce(&mut wsm_conn) -> wsm_result) -> wsm_result {
     if p.is_null() {
         return wsm_result::WSM_ERR_NULL;
     }
@@ -83,8 +100,7 @@ unsafe fn with_conn(p: *mut wsm_conn, f: impl FnOnce(&mut Connection) -> wsm_res
     if h.poisoned {
         return wsm_result::WSM_ERR_PANIC;
     }
-    let conn = &mut h.conn;
-    let r = guard(wsm_result::WSM_ERR_PANIC, || f(conn));
+    let r = guard(wsm_result::WSM_ERR_PANIC, || f(&mut *h));
     if r == wsm_result::WSM_ERR_PANIC {
         h.poisoned = true;
     }

@@ -15,7 +15,7 @@ impl wsm_result {
             WSM_ERR_INVALID_HANDLE => c"invalid handle (not initialised, or freed)",
             WSM_ERR_INVALID_ARGUMENT => c"invalid argument",
             WSM_ERR_PANIC => c"internal error: panic caught at the C boundary",
-            WSM_ERR_MEMORY => c"memory for the handle is too small or misaligned",
+            WSM_ERR_MEMORY => c"memory for the handle or codec is too small or misaligned",
             WSM_ERR_BUFFER_TOO_SMALL => c"output buffer too small (*written holds the size needed)",
             WSM_ERR_INVALID_STATE => c"operation not allowed in the current state",
             WSM_ERR_INVALID_CLOSE_CODE => c"close code may not be sent",
@@ -30,6 +30,15 @@ impl wsm_result {
             WSM_ERR_INVALID_STATUS => c"invalid HTTP status code",
             WSM_ERR_HANDSHAKE => c"the peer's opening handshake was invalid",
             WSM_ERR_INVALID_CONFIG => c"the configuration cannot work",
+            WSM_ERR_NOT_COMPRESSED => {
+                c"not a compressed chunk, no permessage-deflate agreed, or a codec window that does not fit"
+            }
+            WSM_ERR_SHARED_CONTEXT => {
+                c"a shared compressor needs a connection on which this end keeps no context"
+            }
+            WSM_ERR_CODEC_BUSY => {
+                c"the shared compressor is in the middle of another connection's message"
+            }
             WSM_ERR_OTHER => c"unknown error",
         }
     }

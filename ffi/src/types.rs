@@ -22,7 +22,8 @@ pub enum wsm_result {
     WSM_ERR_INVALID_ARGUMENT = 3,
     /// A Rust panic was caught at the boundary (a library bug); the handle is unusable.
     WSM_ERR_PANIC = 4,
-    /// The memory given to wsm_conn_init is too small or misaligned.
+    /// The memory given to wsm_conn_init, wsm_inflater_init or wsm_deflater_init is too small
+    /// or misaligned.
     WSM_ERR_MEMORY = 5,
     /// The output buffer is too small; *written holds the size needed. Nothing changed.
     WSM_ERR_BUFFER_TOO_SMALL = 10,
@@ -54,9 +55,20 @@ pub enum wsm_result {
     /// HTTP error response: flush wsm_poll_transmit and close.
     WSM_ERR_HANDSHAKE = 22,
     /// The wsm_config cannot work (e.g. max_fragments 0, allowed_rsv above 7, keepalive on
-    /// with keepalive_timeout_ms 0, a timeout over 2147483647 ms): the core's
-    /// `Config::validate` refused it.
+    /// with keepalive_timeout_ms 0, a timeout over 2147483647 ms, deflate window bits outside
+    /// 8-15 or a level above 9, deflate with RSV1 in allowed_rsv, deflate enabled in a library
+    /// built without it): the core's `Config::validate` or the C layer refused it.
     WSM_ERR_INVALID_CONFIG = 23,
+    /// permessage-deflate: the event is not a compressed data chunk (WSM_FLAG_COMPRESSED), no
+    /// extension was agreed, or the codec's window does not fit what was agreed (an inflater
+    /// smaller than the peer's window, a compressor larger than this end may use).
+    WSM_ERR_NOT_COMPRESSED = 24,
+    /// permessage-deflate: a shared compressor (wsm_deflater_init with shared) was used on a
+    /// connection where this end keeps context between messages (no no_context_takeover).
+    WSM_ERR_SHARED_CONTEXT = 25,
+    /// permessage-deflate: the shared compressor is in the middle of another connection's
+    /// fragmented message (finish that message, or wsm_deflater_reset).
+    WSM_ERR_CODEC_BUSY = 26,
     /// An error this version of the header does not know.
     WSM_ERR_OTHER = 99,
 }
@@ -81,6 +93,9 @@ c_enum!(wsm_result {
     WSM_ERR_INVALID_STATUS,
     WSM_ERR_HANDSHAKE,
     WSM_ERR_INVALID_CONFIG,
+    WSM_ERR_NOT_COMPRESSED,
+    WSM_ERR_SHARED_CONTEXT,
+    WSM_ERR_CODEC_BUSY,
     WSM_ERR_OTHER
 });
 
@@ -102,6 +117,7 @@ impl From<Error> for wsm_result {
             Error::InvalidStatus => WSM_ERR_INVALID_STATUS,
             Error::Handshake(_) => WSM_ERR_HANDSHAKE,
             Error::InvalidConfig(_) => WSM_ERR_INVALID_CONFIG,
+            Error::NotCompressed => WSM_ERR_NOT_COMPRESSED,
             _ => WSM_ERR_OTHER,
         }
     }
@@ -256,6 +272,9 @@ pub const WSM_FLAG_MESSAGE_FIN: u32 = 8;
 /// last chunk and trailers read. An invalid chunked encoding also ends the body (the data
 /// before the bad byte is delivered, the rest of the input consumed).
 pub const WSM_FLAG_BODY_FIN: u32 = 16;
+/// wsm_event.flags: the message is compressed (permessage-deflate): data/len are deflate
+/// data; pass the event to wsm_inflate for the message bytes.
+pub const WSM_FLAG_COMPRESSED: u32 = 32;
 /// wsm_poll_timeout: no timer armed.
 pub const WSM_NO_TIMEOUT: u64 = u64::MAX;
 /// Most headers wsm_read_request / wsm_read_response parse, and most extra headers,
@@ -300,6 +319,8 @@ pub enum wsm_protocol_error {
     WSM_PE_TOO_MANY_FRAGMENTS = 15,
     /// The application did not authenticate in time.
     WSM_PE_AUTH_TIMEOUT = 16,
+    /// permessage-deflate: a compressed message whose deflate data is corrupt (1007).
+    WSM_PE_INVALID_COMPRESSED_DATA = 17,
     /// A violation this header does not know.
     WSM_PE_OTHER = 99,
 }
@@ -321,6 +342,7 @@ c_enum!(wsm_protocol_error {
     WSM_PE_MESSAGE_TOO_LARGE,
     WSM_PE_TOO_MANY_FRAGMENTS,
     WSM_PE_AUTH_TIMEOUT,
+    WSM_PE_INVALID_COMPRESSED_DATA,
     WSM_PE_OTHER
 });
 
@@ -344,6 +366,7 @@ impl From<ProtocolError> for wsm_protocol_error {
             ProtocolError::MessageTooLarge => WSM_PE_MESSAGE_TOO_LARGE,
             ProtocolError::TooManyFragments => WSM_PE_TOO_MANY_FRAGMENTS,
             ProtocolError::AuthTimeout => WSM_PE_AUTH_TIMEOUT,
+            ProtocolError::InvalidCompressedData => WSM_PE_INVALID_COMPRESSED_DATA,
             _ => WSM_PE_OTHER,
         }
     }
@@ -391,6 +414,9 @@ pub enum wsm_handshake_error {
     WSM_HE_NOT_EXTENDED_CONNECT = 17,
     /// Client: the server answered with a status other than 101.
     WSM_HE_REJECTED = 18,
+    /// Client: the server's permessage-deflate response is malformed or asks for what this
+    /// end cannot do (RFC 7692 §5: the client fails the connection).
+    WSM_HE_INVALID_EXTENSION = 19,
     /// A failure this header does not know.
     WSM_HE_OTHER = 99,
 }
@@ -414,6 +440,7 @@ c_enum!(wsm_handshake_error {
     WSM_HE_UNOFFERED_EXTENSION,
     WSM_HE_NOT_EXTENDED_CONNECT,
     WSM_HE_REJECTED,
+    WSM_HE_INVALID_EXTENSION,
     WSM_HE_OTHER
 });
 
@@ -439,6 +466,7 @@ impl From<HandshakeError> for wsm_handshake_error {
             HandshakeError::UnofferedExtension => WSM_HE_UNOFFERED_EXTENSION,
             HandshakeError::NotExtendedConnect => WSM_HE_NOT_EXTENDED_CONNECT,
             HandshakeError::Rejected => WSM_HE_REJECTED,
+            HandshakeError::InvalidExtension => WSM_HE_INVALID_EXTENSION,
             _ => WSM_HE_OTHER,
         }
     }
@@ -469,6 +497,7 @@ impl wsm_handshake_error {
             | WSM_HE_UNOFFERED_EXTENSION
             | WSM_HE_NOT_EXTENDED_CONNECT
             | WSM_HE_REJECTED
+            | WSM_HE_INVALID_EXTENSION
             | WSM_HE_OTHER => return None,
         })
     }
@@ -544,6 +573,89 @@ pub struct wsm_config {
     pub auto_pong: u8,
     /// RSV bits an application-level extension uses (default 0).
     pub allowed_rsv: u8,
+    /// permessage-deflate (RFC 7692): off by default.
+    pub deflate: wsm_deflate_config,
+}
+
+/// permessage-deflate settings (wsm_config.deflate). The window bits and context-takeover
+/// settings are what this end offers (client) or accepts (server); what was agreed is read
+/// after the handshake with wsm_get_deflate.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_deflate_config {
+    /// 1 = a client offers / a server accepts permessage-deflate (the connection writes the
+    /// Sec-WebSocket-Extensions header itself), 0 = not (default 0).
+    pub enabled: u8,
+    /// Window bits (8-15) of the messages this end sends: the most its compressor may use
+    /// (default 15).
+    pub compress_window_bits: u8,
+    /// Window bits (8-15) of this end's inflater: the largest window the peer may use
+    /// (default 15).
+    pub decompress_window_bits: u8,
+    /// Smallest window bits (8 or 9) this end's compressor can use; an offer or a response
+    /// that would force a smaller one is declined. wsm_deflater works with 8 (default 9).
+    pub min_window_bits: u8,
+    /// Compression level 0-9 for wsm_deflater_size / wsm_deflater_init (0 stores, 1 fastest,
+    /// 9 smallest), reported back by wsm_get_deflate (default 6).
+    pub level: u8,
+    /// 1 = this end resets its compressor after each message and says so in the handshake
+    /// (needed for a shared compressor), 0 = it keeps context (default 0).
+    pub no_context_takeover: u8,
+    /// 1 = ask (client) or require (server, when the client allows it) that the peer resets
+    /// its compressor after each message, 0 = no (default 0).
+    pub peer_no_context_takeover: u8,
+    /// Messages shorter than this many bytes are sent uncompressed by wsm_send_compressed
+    /// (default 32).
+    pub min_message_size: u32,
+}
+
+/// What permessage-deflate parameters were agreed (wsm_get_deflate, wsm_set_deflate).
+/// The first five fields are the RFC 7692 parameters; the rest say what they mean for this
+/// end (filled in by wsm_get_deflate, ignored by wsm_set_deflate).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct wsm_deflate_params {
+    /// permessage-deflate is in use (every other field is 0 when it is not).
+    pub agreed: bool,
+    /// The server resets its compressor after each message.
+    pub server_no_context_takeover: bool,
+    /// The client resets its compressor after each message.
+    pub client_no_context_takeover: bool,
+    /// Window bits of the server's compressor (8-15).
+    pub server_max_window_bits: u8,
+    /// Window bits of the client's compressor (8-15).
+    pub client_max_window_bits: u8,
+    /// This end: the window bits its wsm_inflater needs (wsm_inflater_size).
+    pub inflate_window_bits: u8,
+    /// This end: the window bits its wsm_deflater must use (wsm_deflater_size); a smaller
+    /// window also works.
+    pub compress_window_bits: u8,
+    /// This end resets its compressor after each message: a shared compressor may be used.
+    pub compress_resets: bool,
+    /// The peer resets its compressor after each message: the inflater keeps no history.
+    pub inflate_resets: bool,
+    /// The level of wsm_config.deflate.level (for wsm_deflater_size / wsm_deflater_init).
+    pub level: u8,
+}
+
+/// What one wsm_inflate call did.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct wsm_inflated {
+    /// Bytes of the input used: pass the rest in the next call.
+    pub consumed: usize,
+    /// Bytes of message data written to the start of `out`.
+    pub produced: usize,
+    /// The chunk is fully inflated (all input used, nothing held back; for the last chunk of
+    /// a message, the message is complete). If false, call again with the rest of the input
+    /// and output room.
+    pub done: bool,
+    /// WSM_PE_NONE, or why the connection failed: WSM_PE_MESSAGE_TOO_LARGE (the message
+    /// inflates past max_message_size, close 1009), WSM_PE_INVALID_COMPRESSED_DATA or
+    /// WSM_PE_INVALID_UTF8 (1007). Then flush wsm_poll_transmit and drop the message.
+    pub failed: wsm_protocol_error,
+    /// With a failure: the close code being sent (1007 or 1009), else 0.
+    pub close_code: u16,
 }
 
 /// A string borrowed from an input buffer: not NUL-terminated. `ptr` is NULL when absent.

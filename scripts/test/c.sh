@@ -9,7 +9,8 @@
 #   valgrind  the plain binary under valgrind --error-exitcode=1 --leak-check=full
 #             (installs valgrind with apt-get when missing and running as root)
 #   examples  builds examples/c (scripts/tools/build-c-examples.sh); runs echo_client against
-#             echo_server over loopback (also under valgrind when it is installed)
+#             echo_server over loopback, with permessage-deflate (the default) and without
+#             (also under valgrind when it is installed)
 #   install   installs into a temporary prefix and builds a program with
 #             `pkg-config --cflags --libs --static wsmachine`
 #
@@ -30,7 +31,7 @@ LIB=$TARGET/release/libwsmachine.a
 STRICT=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
 SYSLIBS=(-lpthread -ldl -lm)
 SOURCES=(tests/c/main.c tests/c/support.c tests/c/test_api.c tests/c/test_handshake.c
-         tests/c/test_session.c tests/c/test_timers.c)
+         tests/c/test_session.c tests/c/test_timers.c tests/c/test_deflate.c)
 
 STEPS=("$@")
 [[ ${#STEPS[@]} -gt 0 ]] || STEPS=(plain sanitize valgrind examples install)
@@ -105,19 +106,26 @@ examples_test() (
     done
     [[ -n $port ]] || { cat "$log"; echo "examples-test: echo_server did not start"; return 1; }
     url=ws://127.0.0.1:$port/smoke
-    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 20 --size 1000 --subprotocol echo
-    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 3 --size 0
-    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 4 --size 1048576
+    # (This function runs under `if`, where errexit is off: every step checks itself.)
+    # permessage-deflate is negotiated by default: compressed messages both ways; then the
+    # same without it (--no-deflate), against the same server.
+    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 20 --size 1000 --subprotocol echo || return 1
+    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 3 --size 0 || return 1
+    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 4 --size 1048576 || return 1
+    "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 4 --size 300000 --no-deflate || return 1
     pids=()
     for i in 1 2 3 4; do
       "${vg[@]}" "$OUT/echo_client" send --url "$url" --count 30 --size $((i * 7000)) &
       pids+=($!)
     done
-    for i in "${pids[@]}"; do wait "$i"; done
+    for i in "${pids[@]}"; do wait "$i" || return 1; done
     kill "$spid"
     wait "$spid" || { cat "$log"; echo "examples-test: echo_server exited with an error ($mode)"; return 1; }
     spid=""
     grep -q "subprotocol echo" "$log" || { echo "examples-test: subprotocol not negotiated"; return 1; }
+    grep -q "subprotocol echo, permessage-deflate" "$log" || { echo "examples-test: permessage-deflate not negotiated"; return 1; }
+    [[ $(grep -c "open: /smoke, permessage-deflate" "$log") == 6 ]] || { echo "examples-test: permessage-deflate not on every default connection"; return 1; }
+    grep -q "open: /smoke\$" "$log" || { echo "examples-test: --no-deflate still negotiated it"; return 1; }
     echo "examples-test: $mode: echo_client <-> echo_server OK ($(grep -c 'closed: status 1000' "$log") clean closes)"
   done
 )

@@ -64,6 +64,7 @@ int main(int argc, char **argv) {
     run_handshake_tests();
     run_session_tests();
     run_timer_tests();
+    run_deflate_tests();
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 && passed > 0 ? 0 : 1;
 }

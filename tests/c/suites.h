@@ -6,5 +6,6 @@ void run_api_tests(void);       /* test_api.c: memory, NULL, enums, results, rec
 void run_handshake_tests(void); /* test_handshake.c: server and client opening handshakes */
 void run_session_tests(void);   /* test_session.c: a client and a server wired in memory */
 void run_timer_tests(void);     /* test_timers.c: handshake, auth, keepalive, close timers */
+void run_deflate_tests(void);   /* test_deflate.c: permessage-deflate */
 
 #endif

@@ -98,6 +98,8 @@ bool pair_open(pair *p, const wsm_config *client_cfg, const wsm_config *server_c
     memset(&opts, 0, sizeof opts);
     opts.subprotocol = "chat";
     CHECK_OK(wsm_accept(p->server.conn, 0, &opts, buf, sizeof buf, &m));
+    p->response_len = m < sizeof p->response ? m : 0;
+    memcpy(p->response, buf, p->response_len);
     complete = false;
     CHECK_OK(wsm_read_response(p->client.conn, 0, &req, buf, m, headers, 16, &resp, &complete));
     CHECK(complete);
@@ -111,6 +113,43 @@ bool pair_open(pair *p, const wsm_config *client_cfg, const wsm_config *server_c
 void pair_free(pair *p) {
     ep_free(&p->client);
     ep_free(&p->server);
+}
+
+/* Inflates one compressed chunk completely, in pieces of e->inflate_out bytes. */
+static void inflate_chunk(endpoint *e, const wsm_event *ev) {
+    size_t cap = e->inflate_out ? e->inflate_out : 4096, off = 0;
+    uint8_t *out = malloc(cap);
+    int calls = 0;
+    if (!out) exit(2);
+    for (;;) {
+        wsm_inflated r;
+        wsm_result res;
+        memset(&r, 0xA5, sizeof r);
+        res = wsm_inflate(e->conn, e->now, e->inflater, ev, ev->data + off, ev->len - off, out,
+                          cap, &r);
+        if (res != WSM_OK) {
+            e->inflate_errors++;
+            break;
+        }
+        if (r.consumed > ev->len - off || r.produced > cap) {
+            e->anomalies++;
+            break;
+        }
+        if (r.failed != WSM_PE_NONE) {
+            e->inflate_failed = true;
+            e->inflate_error = r.failed;
+            e->inflate_code = r.close_code;
+            break;
+        }
+        bq_append(&e->msg, out, r.produced);
+        off += r.consumed;
+        if (r.done) break;
+        if (++calls > 100000000) { /* no progress: a bug */
+            e->anomalies++;
+            break;
+        }
+    }
+    free(out);
 }
 
 static void record(endpoint *e, const wsm_event *ev) {
@@ -127,7 +166,13 @@ static void record(endpoint *e, const wsm_event *ev) {
         }
         if ((f & WSM_FLAG_TEXT) != (e->msg_flags & WSM_FLAG_TEXT)) e->anomalies++;
         if (ev->len && !ev->data) e->anomalies++;
-        bq_append(&e->msg, ev->data, ev->len);
+        if (f & WSM_FLAG_COMPRESSED) e->compressed_chunks++;
+        if ((f & WSM_FLAG_COMPRESSED) && e->inflater) {
+            inflate_chunk(e, ev);
+            if (e->inflate_failed) return;
+        } else {
+            bq_append(&e->msg, ev->data, ev->len);
+        }
         e->chunks++;
         if (f & WSM_FLAG_FRAME_FIN) e->frames++;
         if (f & WSM_FLAG_MESSAGE_FIN) {
@@ -137,6 +182,8 @@ static void record(endpoint *e, const wsm_event *ev) {
             e->msg = tmp;
             bq_clear(&e->msg);
             e->last_text = (e->msg_flags & WSM_FLAG_TEXT) != 0;
+            e->last_compressed = (e->msg_flags & WSM_FLAG_COMPRESSED) != 0;
+            if (e->last_compressed) e->compressed_messages++;
             e->messages++;
             e->in_msg = false;
         }
@@ -235,6 +282,26 @@ void pair_settle(pair *p) {
         ep_pump(&p->server, &p->client);
         ep_pump(&p->client, &p->server);
     }
+}
+
+wsm_result ep_send_compressed(endpoint *from, endpoint *to, wsm_deflater *d, uint32_t kind,
+                              const void *data, size_t len) {
+    uint8_t small[8];
+    size_t needed = 0, n = 0;
+    uint8_t *out;
+    wsm_result r = wsm_send_compressed(from->conn, kind, data, len, d, small, sizeof small,
+                                       &needed);
+    if (r == WSM_OK) { /* fits in 8 bytes: only an empty uncompressed message does */
+        bq_append(&to->wire, small, needed);
+        return r;
+    }
+    if (r != WSM_ERR_BUFFER_TOO_SMALL) return r;
+    out = malloc(needed);
+    if (!out) exit(2);
+    r = wsm_send_compressed(from->conn, kind, data, len, d, out, needed, &n);
+    if (r == WSM_OK) bq_append(&to->wire, out, n);
+    free(out);
+    return r;
 }
 
 wsm_result ep_send(endpoint *from, endpoint *to, uint32_t kind, const void *data, size_t len) {

@@ -63,6 +63,18 @@ typedef struct {
     bq reject_body;        /* WSM_EVENT_REJECT_BODY data */
     bool reject_body_fin;
     int read_errors;       /* wsm_read returning non-OK */
+    /* permessage-deflate: with an inflater, compressed chunks are inflated as they arrive
+     * (wsm_inflate into an output buffer of inflate_out bytes, 0: 4096) and the message
+     * bytes recorded; without one, the compressed bytes are recorded as they are. */
+    wsm_inflater *inflater;
+    size_t inflate_out;
+    int compressed_chunks; /* data events with WSM_FLAG_COMPRESSED */
+    int compressed_messages; /* complete messages whose first chunk was compressed */
+    bool last_compressed;  /* the last complete message was compressed */
+    bool inflate_failed;   /* wsm_inflate reported a failure */
+    wsm_protocol_error inflate_error;
+    uint16_t inflate_code;
+    int inflate_errors;    /* wsm_inflate returning non-OK */
     int transmit_errors;   /* wsm_poll_transmit returning non-OK */
 } endpoint;
 
@@ -73,6 +85,9 @@ void ep_free(endpoint *e);
 /* A client and a server wired together. */
 typedef struct {
     endpoint client, server;
+    /* The server's handshake response. */
+    char response[2048];
+    size_t response_len;
 } pair;
 
 /* Initialises both ends and runs the opening handshake; false (with failed checks) if it
@@ -87,6 +102,10 @@ int ep_pump(endpoint *e, endpoint *peer);
 /* Pumps both ends until both wires are empty. */
 void pair_settle(pair *p);
 
+/* Sends with wsm_send_compressed (compressor `d`) from `from` to `to`'s wire, with an output
+ * buffer of exactly the size needed (asked for with a first, too small, call). */
+wsm_result ep_send_compressed(endpoint *from, endpoint *to, wsm_deflater *d, uint32_t kind,
+                              const void *data, size_t len);
 /* Sends with wsm_send from `from` to `to`'s wire. */
 wsm_result ep_send(endpoint *from, endpoint *to, uint32_t kind, const void *data, size_t len);
 /* Sends a close frame (wsm_close) from `from` to `to`'s wire. */
