@@ -74,7 +74,9 @@ python:
 wheel:
 	bash scripts/tools/build-wheel.sh
 
-# The Rust echo server and client against Python websockets (pinned, in .venv).
+# The Rust echo server and client (permessage-deflate on and off) against Python websockets
+# (pinned, in .venv), Node ws and headless Chromium (pinned npm packages in
+# tests/interop/node; the Debian chromium package, installed when missing).
 interop:
 	bash scripts/test/interop.sh
 

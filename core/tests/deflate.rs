@@ -659,3 +659,32 @@ fn documented_memory_figures() {
     }
     assert_eq!(std::mem::size_of::<wsmachine::Connection>(), 288);
 }
+
+#[cfg(feature = "zlib")]
+#[test]
+fn the_zlib_backend_bound_holds_for_incompressible_data_with_small_windows() {
+    use wsmachine::deflate::{Compress, ZlibDeflater, ZlibInflater};
+    // With a window below 15 bits zlib cannot always fall back to stored blocks (the block's
+    // input may have left the window), so its output can exceed the tight deflateBound.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..70_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    for bits in [9u8, 10, 12, 15] {
+        let cfg = DeflateConfig::new().window_bits(bits);
+        let (mut cl, mut s, _) = open(config(Some(cfg)), config(Some(cfg)));
+        let mut zc = ZlibDeflater::new(bits, 6).unwrap();
+        let mut frame = vec![0u8; zc.bound(data.len()) + 14];
+        let n = cl
+            .send_compressed(MessageKind::Binary, &data, &mut zc, &mut frame)
+            .unwrap_or_else(|e| panic!("{bits} bits: {e:?}"));
+        let mut wire = frame[..n].to_vec();
+        let got = receive(&mut s, &mut wire, &mut ZlibInflater::new(bits), 4096);
+        assert_eq!(got, vec![Got::Msg(MessageKind::Binary, data.clone(), true)]);
+    }
+}

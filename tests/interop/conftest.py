@@ -1,11 +1,17 @@
 """Fixtures for the interop tests: wsmachine's Rust examples against Python `websockets`.
 
 * ``rust_server``: the Rust ``echo-server`` on a free 127.0.0.1 port (subprotocols ``chat`` and
-  ``superchat``, ``--close-command``, ``--verbose``), with its per-connection log lines.
+  ``superchat``, ``--close-command``, ``--verbose``; permessage-deflate with the core's own
+  codecs), with its per-connection log lines. ``rust_server_zlib``: the same with ``--zlib``;
+  ``rust_server_plain``: with ``--no-deflate``; ``start_rust_server(*args)``: another one.
 * ``py_server``: a Python ``websockets`` echo server on a free 127.0.0.1 port, in a thread,
-  recording what each connection received and how it closed.
+  recording what each connection received and how it closed, and (with permessage-deflate)
+  how many compressed messages it received and sent, counted on the frames' RSV1 bit.
+  ``PyServer(extensions=[...])`` runs one with other permessage-deflate settings.
 * ``run_client``: runs the Rust ``echo-client script`` with a list of commands and returns its
   output lines.
+* ``counting_client_deflate(**params)``: a websockets client permessage-deflate factory whose
+  extension counts compressed frames (``.stats["in"]``, ``.stats["out"]``).
 
 Run with ``scripts/setup/python-venv.sh`` then ``.venv/bin/python -m pytest tests/interop``.
 """
@@ -24,6 +30,12 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import Opcode
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
@@ -68,18 +80,65 @@ def bins():
     return paths
 
 
+class CountingDeflate(PerMessageDeflate):
+    """websockets' permessage-deflate extension, counting the compressed messages it decodes
+    (data frames with RSV1) and encodes, in ``self.stats`` (shared with its factory)."""
+
+    stats: dict
+
+    def decode(self, frame, *, max_size=None):
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY) and frame.rsv1:
+            self.stats["in"] += 1
+        return super().decode(frame, max_size=max_size)
+
+    def encode(self, frame):
+        frame = super().encode(frame)
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY) and frame.rsv1:
+            self.stats["out"] += 1
+        return frame
+
+
+def _counting(ext, stats):
+    ext.__class__ = CountingDeflate
+    ext.stats = stats
+    return ext
+
+
+class CountingClientDeflate(ClientPerMessageDeflateFactory):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.stats = {"in": 0, "out": 0}
+
+    def process_response_params(self, params, accepted_extensions):
+        return _counting(super().process_response_params(params, accepted_extensions), self.stats)
+
+
+class CountingServerDeflate(ServerPerMessageDeflateFactory):
+    """Each connection's extension gets its own counters (``ext.stats``)."""
+
+    def process_request_params(self, params, accepted_extensions):
+        response, ext = super().process_request_params(params, accepted_extensions)
+        return response, _counting(ext, {"in": 0, "out": 0})
+
+
+def counting_client_deflate(**params):
+    return CountingClientDeflate(**params)
+
+
 class RustServer:
     """A running echo-server and the lines it prints."""
 
     LINE = re.compile(
         r'^(?P<peer>\S+) subprotocol=(?P<sub>\S+) close=(?P<code>\d+) reason=(?P<reason>".*") '
+        r"deflate=(?P<deflate>\S+) compressed_in=(?P<cin>\d+) compressed_out=(?P<cout>\d+) "
         r"failure=(?P<failure>.*)$"
     )
 
-    def __init__(self, binary):
+    def __init__(self, binary, *args):
         self.proc = subprocess.Popen(
             [str(binary), "--host", "127.0.0.1", "--port", "0", "--verbose", "--close-command",
-             "--subprotocol", "chat", "--subprotocol", "superchat", "--max-seconds", "900"],
+             "--subprotocol", "chat", "--subprotocol", "superchat", "--max-seconds", "900",
+             *args],
             stdout=subprocess.PIPE,
             text=True,
             encoding="utf-8",
@@ -107,6 +166,7 @@ class RustServer:
                 if m and m.group("peer") == "127.0.0.1:%d" % local_port:
                     d = m.groupdict()
                     d["code"] = int(d["code"])
+                    d["cin"], d["cout"] = int(d["cin"]), int(d["cout"])
                     d["reason"] = ast.literal_eval(d["reason"])  # a Rust {:?} string
                     return d
                 pending.append(line)
@@ -118,7 +178,11 @@ class RustServer:
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +192,34 @@ def rust_server(bins):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def rust_server_zlib(bins):
+    server = RustServer(bins["echo-server"], "--zlib")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rust_server_plain(bins):
+    server = RustServer(bins["echo-server"], "--no-deflate")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_rust_server(bins):
+    """start_rust_server(*args) -> a RustServer with extra options, stopped after the test."""
+    started = []
+
+    def start(*args):
+        started.append(RustServer(bins["echo-server"], *args))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
 class PyServer:
     """A websockets echo server on its own event loop thread.
 
@@ -135,9 +227,17 @@ class PyServer:
     ``/close CODE REASON`` makes it close with that code and reason; ``/ping`` makes it send a
     ping with payload ``server-ping``, wait for the pong, then send the text ``pong-ok``.
     Paths starting with ``/forbidden`` are refused with 403.
+
+    ``extensions``: permessage-deflate factories (``CountingServerDeflate``); by default one
+    with websockets' default settings (what ``compression="deflate"`` uses), counting.
     """
 
-    def __init__(self):
+    def __init__(self, extensions=None):
+        if extensions is None:
+            extensions = [CountingServerDeflate(server_max_window_bits=12,
+                                                client_max_window_bits=12,
+                                                compress_settings={"memLevel": 5})]
+        self.extensions = extensions
         self.records = {}
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
@@ -163,15 +263,19 @@ class PyServer:
 
         async with serve(self._handler, "127.0.0.1", 0, select_subprotocol=select_subprotocol,
                          process_request=process_request, max_size=4 * MIB,
-                         ping_interval=None) as server:
+                         ping_interval=None, compression=None,
+                         extensions=self.extensions) as server:
             self.port = server.sockets[0].getsockname()[1]
             self.url = "ws://127.0.0.1:%d" % self.port
             self.ready.set()
             await self.stopping.wait()
 
     async def _handler(self, ws):
+        deflate = [e for e in ws.protocol.extensions if isinstance(e, CountingDeflate)]
         rec = {"path": ws.request.path, "subprotocol": ws.subprotocol,
-               "headers": ws.request.headers, "messages": [], "done": threading.Event()}
+               "headers": ws.request.headers, "response_headers": ws.response.headers,
+               "deflate": deflate[0].stats if deflate else None,
+               "messages": [], "done": threading.Event()}
         self.records[ws.request.path] = rec
         try:
             while True:
@@ -224,10 +328,11 @@ def run_client(bins):
     """run_client(url, commands, subprotocols=()) -> stdout lines of `echo-client script`
     (with ``check=False``: the CompletedProcess)."""
 
-    def run(url, commands, subprotocols=(), wait_secs=10, check=True):
+    def run(url, commands, subprotocols=(), wait_secs=10, check=True, options=()):
         args = [str(bins["echo-client"]), "script", "--url", url, "--wait-secs", str(wait_secs)]
         for p in subprotocols:
             args += ["--subprotocol", p]
+        args += list(options)
         proc = subprocess.run(args, input="".join(c + "\n" for c in commands),
                               capture_output=True, text=True, timeout=60)
         if not check:

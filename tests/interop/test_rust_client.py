@@ -49,7 +49,8 @@ def test_handshake(py_server, run_client):
     assert rec["path"] == p
     assert rec["headers"]["Host"] == "127.0.0.1:%d" % py_server.port
     assert rec["headers"]["Sec-WebSocket-Version"] == "13"
-    assert "Sec-WebSocket-Extensions" not in rec["headers"]
+    # The client offers permessage-deflate (tests/interop/test_deflate.py has the details).
+    assert rec["headers"]["Sec-WebSocket-Extensions"] == "permessage-deflate; client_max_window_bits"
     assert rec["close_rcvd"] == (1000, "")
 
 

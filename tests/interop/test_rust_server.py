@@ -56,14 +56,27 @@ def test_handshake(rust_server):
         assert r.status_code == 101
         assert r.headers["Upgrade"].lower() == "websocket"
         assert r.headers["Connection"].lower() == "upgrade"
-        # websockets offers permessage-deflate by default; wsmachine does not negotiate it.
-        assert "Sec-WebSocket-Extensions" not in r.headers
+        # websockets offers permessage-deflate by default (with client_max_window_bits, no
+        # limits); the echo server accepts it with full windows (tests/interop/test_deflate.py).
+        assert r.headers["Sec-WebSocket-Extensions"] == "permessage-deflate"
         assert ws.subprotocol is None
         ws.send("hi")
         assert ws.recv() == "hi"
         port = local_port(ws)
     log = rust_server.connection_log(port)
     assert (log["code"], log["failure"]) == (1000, "None")
+    assert (log["deflate"], log["cin"], log["cout"]) == ("permessage-deflate", 1, 1)
+
+
+def test_handshake_without_deflate(rust_server_plain):
+    """With --no-deflate the server ignores the offer."""
+    with client(rust_server_plain) as ws:
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ws.send("hi" * 100)
+        assert ws.recv() == "hi" * 100
+        port = local_port(ws)
+    log = rust_server_plain.connection_log(port)
+    assert (log["deflate"], log["cin"], log["cout"]) == ("-", 0, 0)
 
 
 def raw_http(port, request):
@@ -216,12 +229,13 @@ def test_close_by_server(rust_server):
 class RawClient:
     """A minimal masked-frame client, to send exactly the frames a test needs."""
 
-    def __init__(self, port):
+    def __init__(self, port, extra_headers=b""):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         key = base64.b64encode(os.urandom(16))
         self.sock.sendall(
             b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n" + extra_headers
+            + b"\r\n"
         )
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -231,12 +245,13 @@ class RawClient:
             hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
         )
         assert head.startswith(b"HTTP/1.1 101 ")
+        self.head = head
         assert b"sec-websocket-accept: " + accept.lower() in head.lower()
 
-    def frame(self, opcode, payload, fin=True):
+    def frame(self, opcode, payload, fin=True, rsv1=False):
         mask = os.urandom(4)
         n = len(payload)
-        head = bytes([(0x80 if fin else 0) | opcode])
+        head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
         if n < 126:
             head += bytes([0x80 | n])
         elif n < 65536:
@@ -253,8 +268,9 @@ class RawClient:
                 raise EOFError
             self.buf += chunk
 
-    def recv_frame(self):
-        """(fin, opcode, payload) of the next frame from the server (which never masks)."""
+    def recv_frame(self, rsv=False):
+        """(fin, opcode, payload) of the next frame from the server (which never masks);
+        with ``rsv``: (fin, rsv bits, opcode, payload)."""
         self._need(2)
         b0, b1 = self.buf[0], self.buf[1]
         assert b1 & 0x80 == 0, "server frames must not be masked"
@@ -267,6 +283,8 @@ class RawClient:
             n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
         self._need(off + n)
         payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        if rsv:
+            return bool(b0 & 0x80), (b0 >> 4) & 0x7, b0 & 0x0F, payload
         return bool(b0 & 0x80), b0 & 0x0F, payload
 
     def read_eof(self):

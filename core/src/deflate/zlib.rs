@@ -229,9 +229,20 @@ impl Compress for ZlibDeflater {
 
     fn bound(&self, len: usize) -> usize {
         // zlib's deflateBound for raw streams, plus the sync flush's block, over this call's
-        // input and what zlib may hold from earlier calls of the message.
+        // input and what zlib may hold from earlier calls of the message. The tight bound
+        // holds only for 15-bit windows (with flate2's memLevel 8): with a smaller window a
+        // block's input may have left the window before the block is written, so zlib cannot
+        // fall back to a stored block and its output can exceed the input by up to ~1/6;
+        // zlib's deflateBound then gives its conservative bound, used here too.
         let len = len.saturating_add(self.pending_in);
-        len + (len >> 12) + (len >> 14) + (len >> 25) + 13 + 5 + 6
+        let zlib_bound = if self.bits == MAX_WINDOW_BITS {
+            len + (len >> 12) + (len >> 14) + (len >> 25) + 13
+        } else {
+            len.saturating_add((len + 7) >> 3)
+                .saturating_add((len + 63) >> 6)
+                .saturating_add(5 + 13)
+        };
+        zlib_bound.saturating_add(5 + 6)
     }
 
     fn window_bits(&self) -> u8 {

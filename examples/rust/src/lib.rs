@@ -11,15 +11,27 @@
 //!   time, keep unconsumed bytes, flush [`Connection::poll_transmit`] after every event, close
 //!   the socket when [`Connection::should_close_transport`] says so, and use
 //!   [`Connection::poll_timeout`] as the socket's read timeout.
+//! * permessage-deflate (RFC 7692, [`Compression`]): offered (client) or accepted (server) by
+//!   default. Once agreed, [`Session`] holds a decompressor and a compressor ([`Codecs`]) sized
+//!   from the agreed windows; `run` inflates compressed chunks with [`Connection::inflate`]
+//!   into a 16 KiB buffer before the handler sees them, and [`Outbox::send_fragment`] /
+//!   [`Outbox::send_message`] compress with [`Connection::send_compressed_fragment`] /
+//!   [`Connection::send_compressed`]. Two backends: the core's caller-memory
+//!   [`Inflater`] / [`Deflater`] (the default; windows of 8..=15 bits) and zlib-rs
+//!   ([`ZlibInflater`] / [`ZlibDeflater`], `--zlib`; 9..=15 bits).
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
+use wsmachine::deflate::{
+    deflater_memory, write_response, Compress, CorruptData, Decompress, DeflateConfig, Deflater,
+    Inflater, Params, Progress, ZlibDeflater, ZlibInflater, DEFAULT_LEVEL, MAX_VALUE_LEN,
+};
 use wsmachine::{
-    Accept, ClientRequest, Config, Connection, Event, MessageKind, ParsedRequest, ReadyState,
-    Request, ResponseStatus, EMPTY_HEADER,
+    Accept, ClientRequest, Config, Connection, DataChunk, Event, MessageKind, ParsedRequest,
+    ReadyState, Request, ResponseStatus, Role, EMPTY_HEADER,
 };
 
 /// Size of the input buffer: the most payload one [`wsmachine::DataChunk`] can carry.
@@ -29,6 +41,10 @@ pub const READ_BUF: usize = 64 * 1024;
 pub const WRITE_BUF: usize = READ_BUF + 1024;
 /// How long to wait for the peer to close its side after we shut down ours.
 const LINGER: Duration = Duration::from_secs(1);
+/// Size of the buffer compressed chunks are inflated into: the handler sees inflated data in
+/// pieces of at most this size (and an echo compresses them again in pieces of this size,
+/// whose compressed bound fits the output buffer).
+pub const INFLATE_BUF: usize = 16 * 1024;
 
 /// `n` bytes from the operating system's random source (masking seed, handshake key).
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -44,14 +60,25 @@ pub fn api_error(e: wsmachine::Error) -> io::Error {
     io::Error::other(e)
 }
 
-/// A buffered writer over the socket with a fixed capacity.
+/// A buffered writer over the socket, and the compressor of the messages we send.
 ///
 /// Frames are written into its free space by the connection's `send_*` methods; when one does
 /// not fit ([`wsmachine::Error::BufferTooSmall`]), the buffer is flushed and the call retried.
+/// The capacity is fixed ([`WRITE_BUF`]) except for whole messages sent in one call
+/// ([`send_message`](Self::send_message)) and compressed sends: the connection asks for room
+/// for the whole frame, or for the compressor's worst case ([`Compress::bound`], which counts
+/// input the compressor still holds from earlier fragments), and a buffer smaller than that
+/// grows to it.
 pub struct Outbox {
     stream: TcpStream,
     buf: Box<[u8]>,
     len: usize,
+    /// The compressor, once permessage-deflate is agreed.
+    compressor: Option<Compressor>,
+    /// `DeflateConfig::min_message_size` of this end.
+    compress_min: u32,
+    /// Compressed messages sent (counted when their last frame is written).
+    pub compressed_sent: u64,
 }
 
 impl Outbox {
@@ -60,10 +87,14 @@ impl Outbox {
             stream,
             buf: vec![0; WRITE_BUF].into_boxed_slice(),
             len: 0,
+            compressor: None,
+            compress_min: 0,
+            compressed_sent: 0,
         }
     }
 
-    /// Lets `write` put bytes into the free space; flushes and retries once if it needs more.
+    /// Lets `write` put bytes into the free space; flushes and retries if it needs more
+    /// (growing the buffer if even an empty one is too small).
     pub fn push(
         &mut self,
         mut write: impl FnMut(&mut [u8]) -> Result<usize, wsmachine::Error>,
@@ -79,9 +110,67 @@ impl Outbox {
                 {
                     self.flush()?
                 }
+                Err(wsmachine::Error::BufferTooSmall { needed }) if needed > self.buf.len() => {
+                    self.flush()?;
+                    self.buf = vec![0; needed].into_boxed_slice();
+                }
                 Err(e) => return Err(api_error(e)),
             }
         }
+    }
+
+    /// Whether messages can be sent compressed (permessage-deflate was agreed).
+    pub fn can_compress(&self) -> bool {
+        self.compressor.is_some()
+    }
+
+    /// Sends one fragment of a message (`fin` ends it); `compress` sends it compressed when
+    /// permessage-deflate was agreed. All fragments of a message must agree on `compress`.
+    pub fn send_fragment(
+        &mut self,
+        conn: &mut Connection,
+        kind: MessageKind,
+        data: &[u8],
+        fin: bool,
+        compress: bool,
+    ) -> io::Result<()> {
+        match self.compressor.take() {
+            Some(mut c) if compress => {
+                let r =
+                    self.push(|buf| conn.send_compressed_fragment(kind, data, fin, &mut c, buf));
+                self.compressor = Some(c);
+                r?;
+                self.compressed_sent += u64::from(fin);
+            }
+            c => {
+                self.compressor = c;
+                self.push(|buf| conn.send_fragment(kind, data, fin, buf))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a whole message as one frame; `compress` compresses it when permessage-deflate
+    /// was agreed and it is not shorter than the agreed `min_message_size` (else it goes as
+    /// it is). Returns whether it went compressed.
+    pub fn send_message(
+        &mut self,
+        conn: &mut Connection,
+        kind: MessageKind,
+        data: &[u8],
+        compress: bool,
+    ) -> io::Result<bool> {
+        let Some(mut c) = self.compressor.take().filter(|_| compress) else {
+            self.push(|buf| conn.send(kind, data, buf))?;
+            return Ok(false);
+        };
+        let r = self.push(|buf| conn.send_compressed(kind, data, &mut c, buf));
+        self.compressor = Some(c);
+        r?;
+        // `send_compressed` sends messages below `min_message_size` uncompressed.
+        let compressed = data.len() as u64 >= u64::from(self.compress_min);
+        self.compressed_sent += u64::from(compressed);
+        Ok(compressed)
     }
 
     /// Free space right now (without flushing).
@@ -102,6 +191,252 @@ impl Outbox {
         while self.push(|buf| conn.poll_transmit(buf))? > 0 {}
         Ok(())
     }
+}
+
+/// Which permessage-deflate codecs a session uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The core's [`Inflater`] and [`Deflater`] in memory allocated here (the same code that
+    /// runs on a microcontroller): windows of 8..=15 bits.
+    Core,
+    /// zlib-rs through flate2 ([`ZlibInflater`], [`ZlibDeflater`]): windows of 9..=15 bits.
+    Zlib,
+}
+
+/// The permessage-deflate settings of the examples' command lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compression {
+    /// Offer (client) or accept (server) permessage-deflate.
+    pub enabled: bool,
+    /// The codecs.
+    pub backend: Backend,
+    /// Compression level (0..=9).
+    pub level: u8,
+    /// The largest window (bits) of either direction.
+    pub window_bits: u8,
+    /// Reset our compressor after each message (`*_no_context_takeover` for our side).
+    pub no_context_takeover: bool,
+    /// Ask the peer to reset its compressor after each message.
+    pub peer_no_context_takeover: bool,
+    /// Messages shorter than this are sent uncompressed.
+    pub min_message_size: u32,
+}
+
+impl Default for Compression {
+    fn default() -> Compression {
+        Compression {
+            enabled: true,
+            backend: Backend::Core,
+            level: DEFAULT_LEVEL,
+            window_bits: 15,
+            no_context_takeover: false,
+            peer_no_context_takeover: false,
+            min_message_size: 32,
+        }
+    }
+}
+
+impl Compression {
+    /// The command-line options [`parse_option`](Self::parse_option) knows.
+    pub const USAGE: &'static str = "[--no-deflate] [--zlib] [--deflate-level 0-9] \
+         [--window-bits 8-15] [--no-context-takeover] [--peer-no-context-takeover] \
+         [--deflate-min-size N]";
+
+    /// No permessage-deflate.
+    pub fn off() -> Compression {
+        Compression {
+            enabled: false,
+            ..Compression::default()
+        }
+    }
+
+    /// Applies one command-line option if it is one of [`USAGE`](Self::USAGE): `Ok(true)`
+    /// when it was (taking its value from `value`), `Ok(false)` when it is not ours.
+    pub fn parse_option(
+        &mut self,
+        arg: &str,
+        value: impl FnOnce() -> Result<String, String>,
+    ) -> Result<bool, String> {
+        let number = |v: Result<String, String>, range: std::ops::RangeInclusive<u32>| {
+            let n: u32 = v?.parse().map_err(|e| format!("{arg}: {e}"))?;
+            if range.contains(&n) {
+                Ok(n)
+            } else {
+                Err(format!("{arg}: {n} not in {range:?}"))
+            }
+        };
+        match arg {
+            "--no-deflate" => self.enabled = false,
+            "--zlib" => self.backend = Backend::Zlib,
+            "--deflate-level" => self.level = number(value(), 0..=9)? as u8,
+            "--window-bits" => self.window_bits = number(value(), 8..=15)? as u8,
+            "--no-context-takeover" => self.no_context_takeover = true,
+            "--peer-no-context-takeover" => self.peer_no_context_takeover = true,
+            "--deflate-min-size" => self.min_message_size = number(value(), 0..=u32::MAX)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The core's configuration for these settings (`None` when disabled).
+    pub fn config(&self) -> Option<DeflateConfig> {
+        if !self.enabled {
+            return None;
+        }
+        let mut c = DeflateConfig::new().window_bits(self.window_bits);
+        // The core's compressor works with 8-bit windows. zlib cannot make raw deflate
+        // streams with them, so with zlib an offer (or a response) that demands 8 bits for
+        // our side is declined (or refused).
+        match self.backend {
+            Backend::Core => c.min_window_bits = 8,
+            Backend::Zlib => {
+                c.min_window_bits = 9;
+                c.compress_window_bits = c.compress_window_bits.max(9);
+            }
+        }
+        c.no_context_takeover = self.no_context_takeover;
+        c.peer_no_context_takeover = self.peer_no_context_takeover;
+        c.min_message_size = self.min_message_size;
+        Some(c)
+    }
+}
+
+/// A decompressor of either backend.
+pub enum Decompressor {
+    /// The core's inflater (boxed: its decoder state is about 10.5 KB).
+    Core(Box<Inflater<Box<[u8]>>>),
+    /// zlib-rs.
+    Zlib(ZlibInflater),
+}
+
+impl Decompress for Decompressor {
+    fn decompress(
+        &mut self,
+        input: &[u8],
+        out: &mut [u8],
+        end: bool,
+    ) -> Result<Progress, CorruptData> {
+        match self {
+            Decompressor::Core(d) => d.decompress(input, out, end),
+            Decompressor::Zlib(d) => d.decompress(input, out, end),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Decompressor::Core(d) => d.reset(),
+            Decompressor::Zlib(d) => d.reset(),
+        }
+    }
+
+    fn window_bits(&self) -> u8 {
+        match self {
+            Decompressor::Core(d) => d.window_bits(),
+            Decompressor::Zlib(d) => d.window_bits(),
+        }
+    }
+}
+
+/// A compressor of either backend.
+pub enum Compressor {
+    /// The core's compressor (boxed: about 4.2 KB besides its memory).
+    Core(Box<Deflater<Box<[u8]>>>),
+    /// zlib-rs.
+    Zlib(ZlibDeflater),
+}
+
+impl Compress for Compressor {
+    fn compress(&mut self, input: &[u8], out: &mut [u8], end: bool) -> Progress {
+        match self {
+            Compressor::Core(c) => c.compress(input, out, end),
+            Compressor::Zlib(c) => c.compress(input, out, end),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Compressor::Core(c) => c.reset(),
+            Compressor::Zlib(c) => c.reset(),
+        }
+    }
+
+    fn bound(&self, len: usize) -> usize {
+        match self {
+            Compressor::Core(c) => c.bound(len),
+            Compressor::Zlib(c) => c.bound(len),
+        }
+    }
+
+    fn window_bits(&self) -> u8 {
+        match self {
+            Compressor::Core(c) => c.window_bits(),
+            Compressor::Zlib(c) => c.window_bits(),
+        }
+    }
+
+    const MIN_OUTPUT: usize = {
+        let a = <Deflater<Box<[u8]>> as Compress>::MIN_OUTPUT;
+        let b = <ZlibDeflater as Compress>::MIN_OUTPUT;
+        if a > b {
+            a
+        } else {
+            b
+        }
+    };
+}
+
+/// The codecs of one connection with permessage-deflate, sized from the agreed windows.
+struct Codecs {
+    decompressor: Decompressor,
+    /// Where compressed chunks are inflated to before the handler sees them.
+    buf: Box<[u8]>,
+}
+
+/// Creates the codecs for what was agreed: the decompressor in the session, the compressor
+/// in its outbox.
+fn make_codecs(params: &Params, role: Role, c: &Compression) -> io::Result<(Codecs, Compressor)> {
+    let (dbits, cbits) = (
+        params.decompress_window_bits(role),
+        params.compress_window_bits(role),
+    );
+    let (decompressor, compressor) = match c.backend {
+        Backend::Core => {
+            let window = vec![0u8; 1 << dbits].into_boxed_slice();
+            let inflater = Inflater::new(window, dbits)
+                .ok_or_else(|| io::Error::other(format!("no inflater for {dbits} bits")))?;
+            let memory = vec![0u8; deflater_memory(cbits, c.level)].into_boxed_slice();
+            let deflater = Deflater::new(memory, cbits, c.level).map_err(io::Error::other)?;
+            (
+                Decompressor::Core(Box::new(inflater)),
+                Compressor::Core(Box::new(deflater)),
+            )
+        }
+        Backend::Zlib => {
+            let deflater = ZlibDeflater::new(cbits, u32::from(c.level)).ok_or_else(|| {
+                io::Error::other(format!("zlib cannot compress with {cbits} bits"))
+            })?;
+            (
+                Decompressor::Zlib(ZlibInflater::new(dbits)),
+                Compressor::Zlib(deflater),
+            )
+        }
+    };
+    let codecs = Codecs {
+        decompressor,
+        buf: vec![0u8; INFLATE_BUF].into_boxed_slice(),
+    };
+    Ok((codecs, compressor))
+}
+
+/// The agreed parameters as the server's Sec-WebSocket-Extensions value, without spaces
+/// (`permessage-deflate;client_max_window_bits=9`), or `-`.
+pub fn describe_deflate(params: Option<Params>) -> String {
+    let Some(p) = params else {
+        return "-".to_owned();
+    };
+    let mut buf = [0u8; MAX_VALUE_LEN];
+    let n = write_response(&p, &mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).replace("; ", ";")
 }
 
 /// What the event handler tells [`Session::run`].
@@ -148,6 +483,10 @@ pub struct Session {
     /// Bytes of `input` received but not consumed yet.
     filled: usize,
     closed: bool,
+    /// The decompressor, once permessage-deflate is agreed.
+    codecs: Option<Codecs>,
+    /// Compressed messages received (counted when fully inflated).
+    pub compressed_received: u64,
 }
 
 impl Session {
@@ -161,7 +500,25 @@ impl Session {
             filled: 0,
             clock,
             closed: false,
+            codecs: None,
+            compressed_received: 0,
         })
+    }
+
+    /// After the handshake: creates the codecs if permessage-deflate was agreed.
+    fn start_deflate(&mut self, c: &Compression) -> io::Result<()> {
+        if let Some(params) = self.conn.deflate() {
+            let (codecs, compressor) = make_codecs(&params, self.conn.role(), c)?;
+            self.codecs = Some(codecs);
+            self.out.compressor = Some(compressor);
+            self.out.compress_min = c.min_message_size;
+        }
+        Ok(())
+    }
+
+    /// The permessage-deflate parameters agreed in the handshake, if any.
+    pub fn deflate(&self) -> Option<Params> {
+        self.conn.deflate()
     }
 
     /// The connection's clock: milliseconds since the session started.
@@ -170,13 +527,16 @@ impl Session {
     }
 
     /// Server side of the opening handshake on an accepted socket. `choose` picks the
-    /// subprotocol from the request. `Ok(None)`: the request was invalid or timed out; the HTTP
-    /// error response has been sent and the socket closed.
+    /// subprotocol from the request; `compression` says whether (and how) to accept
+    /// permessage-deflate. `Ok(None)`: the request was invalid or timed out; the HTTP error
+    /// response has been sent and the socket closed.
     pub fn accept(
         stream: TcpStream,
-        config: Config,
+        mut config: Config,
+        compression: &Compression,
         mut choose: impl FnMut(&Request<'_>) -> Option<String>,
     ) -> io::Result<Option<(Session, Option<String>)>> {
+        config.deflate = compression.config();
         let clock = Clock(Instant::now());
         let conn = Connection::server(config, clock.now()).map_err(api_error)?;
         let mut s = Session::new(stream, conn, clock)?;
@@ -207,6 +567,7 @@ impl Session {
                 // Bytes after the head are already WebSocket frames: keep them.
                 s.consume(len);
                 s.out.flush()?;
+                s.start_deflate(compression)?;
                 return Ok(Some((s, subprotocol)));
             }
             if !s.fill(None)? {
@@ -217,13 +578,16 @@ impl Session {
         }
     }
 
-    /// Client: connects to `url` and runs the opening handshake, offering `subprotocols`.
-    /// Returns the session and the subprotocol the server chose.
+    /// Client: connects to `url` and runs the opening handshake, offering `subprotocols` and
+    /// (per `compression`) permessage-deflate. Returns the session and the subprotocol the
+    /// server chose.
     pub fn connect(
         url: &Url,
         subprotocols: &[&str],
-        config: Config,
+        mut config: Config,
+        compression: &Compression,
     ) -> io::Result<(Session, Option<String>)> {
+        config.deflate = compression.config();
         let stream = TcpStream::connect((url.host.as_str(), url.port))?;
         let clock = Clock(Instant::now());
         let conn = Connection::client(config, clock.now(), random_bytes()).map_err(api_error)?;
@@ -256,6 +620,7 @@ impl Session {
             };
             if let Some((len, subprotocol)) = done {
                 s.consume(len);
+                s.start_deflate(compression)?;
                 return Ok((s, subprotocol));
             }
             if !s.fill(None)? {
@@ -382,7 +747,17 @@ impl Session {
                 pos += read.consumed;
                 let Some(event) = read.event else { break };
                 // The event borrows the input buffer; the handler may send meanwhile.
-                flow = handler(&mut self.conn, &mut self.out, event)?;
+                flow = match (event, self.codecs.as_mut()) {
+                    // A compressed chunk: the handler sees it inflated, in pieces.
+                    (Event::Data(chunk), Some(codecs)) if chunk.compressed => {
+                        let (conn, out) = (&mut self.conn, &mut self.out);
+                        let (flow, finished) =
+                            inflate_chunk(conn, out, codecs, now, &chunk, &mut handler)?;
+                        self.compressed_received += u64::from(finished);
+                        flow
+                    }
+                    _ => handler(&mut self.conn, &mut self.out, event)?,
+                };
                 // 2. Frames the connection queued in response (pong, close reply, failure
                 //    close) go out right after the event that caused them.
                 self.out.transmit(&mut self.conn)?;
@@ -443,19 +818,73 @@ impl Session {
     }
 }
 
+/// Inflates one compressed chunk completely (the core wants that before the next `read`) and
+/// hands the inflated bytes to `handler` as chunks of at most [`INFLATE_BUF`] bytes, with
+/// `compressed` still set (the message arrived compressed; `data` is inflated). A failure
+/// (1009 over the size limit, 1007 corrupt data or bad UTF-8) is handed over as
+/// [`Event::Failed`]. Returns the handler's last flow (a pause takes effect after the chunk)
+/// and whether a whole compressed message was received.
+fn inflate_chunk(
+    conn: &mut Connection,
+    out: &mut Outbox,
+    codecs: &mut Codecs,
+    now: u64,
+    chunk: &DataChunk<'_>,
+    handler: &mut impl FnMut(&mut Connection, &mut Outbox, Event<'_>) -> io::Result<Flow>,
+) -> io::Result<(Flow, bool)> {
+    let mut input = chunk.data;
+    let mut start = chunk.message_start;
+    let mut flow = Flow::Continue;
+    loop {
+        let r = conn
+            .inflate(now, &mut codecs.decompressor, chunk, input, &mut codecs.buf)
+            .map_err(api_error)?;
+        if let Some(e) = r.failed {
+            return Ok((handler(conn, out, Event::Failed(e))?, false));
+        }
+        input = input.get(r.consumed..).unwrap_or_default();
+        let frame_end = r.done && chunk.frame_finished;
+        if r.produced > 0 || frame_end || (start && r.done) {
+            let piece = DataChunk {
+                data: &codecs.buf[..r.produced],
+                message_start: start,
+                frame_finished: frame_end,
+                message_finished: r.done && chunk.message_finished,
+                ..*chunk
+            };
+            start = false;
+            if handler(conn, out, Event::Data(piece))? == Flow::Pause {
+                flow = Flow::Pause;
+            }
+        }
+        if r.done {
+            return Ok((flow, chunk.message_finished));
+        }
+        if r.produced == 0 && r.consumed == 0 {
+            return Err(io::Error::other("the decompressor made no progress"));
+        }
+    }
+}
+
 /// The echo used by both examples: each data chunk goes straight back out as one fragment of
 /// the same message (the chunk that ends the received message ends the echoed one), so no
-/// message is ever held in memory. Pings, pongs and the closing handshake need nothing here:
-/// the core queues pongs and close replies, and [`Session::run`] transmits them.
+/// message is ever held in memory. A message that arrived compressed (its chunks come
+/// inflated, see [`Session::run`]) is echoed compressed. Pings, pongs and the closing
+/// handshake need nothing here: the core queues pongs and close replies, and
+/// [`Session::run`] transmits them.
 ///
 /// Data still arrives after *we* sent a close (the peer sent it before it saw ours); it must
 /// not be answered, so only an open connection echoes.
 pub fn echo(conn: &mut Connection, out: &mut Outbox, event: Event<'_>) -> io::Result<Flow> {
     if let Event::Data(chunk) = event {
         if conn.state() == ReadyState::Open {
-            out.push(|buf| {
-                conn.send_fragment(chunk.kind, chunk.data, chunk.message_finished, buf)
-            })?;
+            out.send_fragment(
+                conn,
+                chunk.kind,
+                chunk.data,
+                chunk.message_finished,
+                chunk.compressed,
+            )?;
         }
     }
     Ok(Flow::Continue)

@@ -1,10 +1,22 @@
 //! echo-client — a WebSocket client on `std::net`, in three modes.
 //!
 //! ```text
-//! echo-client autobahn [--url ws://127.0.0.1:9002] [--agent NAME]
+//! echo-client autobahn [--url ws://127.0.0.1:9002] [--agent NAME] [DEFLATE]
 //! echo-client send   --url URL [--subprotocol NAME]... [--text TEXT]... [--binary-hex HEX]...
-//! echo-client script --url URL [--subprotocol NAME]... [--wait-secs N]   < commands
+//!                    [DEFLATE]
+//! echo-client script --url URL [--subprotocol NAME]... [--wait-secs N] [DEFLATE]   < commands
+//!
+//! DEFLATE: [--no-deflate] [--zlib] [--deflate-level 0-9] [--window-bits 8-15]
+//!          [--no-context-takeover] [--peer-no-context-takeover] [--deflate-min-size N]
 //! ```
+//!
+//! Every mode offers permessage-deflate (RFC 7692) unless `--no-deflate`, with the core's own
+//! caller-memory codecs (windows down to 8 bits) or, with `--zlib`, zlib-rs.
+//! `--window-bits` caps both windows, `--no-context-takeover` resets our compressor after each
+//! message (and says so in the offer), `--peer-no-context-takeover` asks the server to reset
+//! its own. When the server accepts, messages are sent compressed (except those shorter than
+//! `--deflate-min-size`, default 32 bytes), and in the echo modes a message that arrived
+//! compressed is echoed compressed.
 //!
 //! **autobahn** drives Autobahn|Testsuite's `fuzzingserver`: reads the case count from
 //! `/getCaseCount`, runs `/runCase?case=N&agent=NAME` for every case, echoing each message
@@ -21,16 +33,18 @@
 //!
 //! | command | what it does |
 //! |---|---|
-//! | `text HEX` / `binary HEX` | send one message (one frame, streamed through the output buffer) |
-//! | `fragments text\|binary HEX,HEX,...` | send one message as several frames |
+//! | `text HEX` / `binary HEX` | send one message as one frame (streamed through the output buffer; compressed when agreed) |
+//! | `fragments text\|binary HEX,HEX,...` | send one message as several frames (compressed when agreed) |
 //! | `ping HEX` | send a ping |
 //! | `close CODE [REASON]` | start the closing handshake |
+//! | `stats` | print the `stats` line below |
 //! | `recv [N]` | wait for N (default 1) of the events below other than `ping` |
 //! | `wait-close` | wait until the connection is closed |
 //!
 //! | output line | meaning |
 //! |---|---|
 //! | `open SUBPROTOCOL` | handshake done (`-`: no subprotocol) |
+//! | `stats deflate=EXT compressed_in=N compressed_out=M` | the agreed extension (the response's header value without spaces, `-` for none) and how many compressed messages came in and went out so far |
 //! | `text FRAMES HEX` / `binary FRAMES HEX` | a whole message arrived, in FRAMES frames |
 //! | `ping HEX` / `pong HEX` | a control frame arrived (pings are answered automatically) |
 //! | `close CODE REASON` | the peer's close frame (1005: it had no code) |
@@ -48,12 +62,17 @@ use std::process::exit;
 use std::time::{Duration, Instant};
 
 use wsmachine::{CloseCode, Config, Connection, Event, MessageKind, ReadyState};
-use wsmachine_examples::{echo, from_hex, to_hex, Flow, Outbox, Session, Stop, Url};
+use wsmachine_examples::{
+    describe_deflate, echo, from_hex, to_hex, Compression, Flow, Outbox, Session, Stop, Url,
+};
 
 const USAGE: &str = "usage:
-  echo-client autobahn [--url ws://127.0.0.1:9002] [--agent NAME]
+  echo-client autobahn [--url ws://127.0.0.1:9002] [--agent NAME] [DEFLATE]
   echo-client send   --url URL [--subprotocol NAME]... [--text TEXT]... [--binary-hex HEX]...
-  echo-client script --url URL [--subprotocol NAME]... [--wait-secs N]   < commands";
+                     [DEFLATE]
+  echo-client script --url URL [--subprotocol NAME]... [--wait-secs N] [DEFLATE]   < commands
+DEFLATE: [--no-deflate] [--zlib] [--deflate-level 0-9] [--window-bits 8-15]
+         [--no-context-takeover] [--peer-no-context-takeover] [--deflate-min-size N]";
 
 /// Generous limits, as in the echo server: memory does not depend on them.
 fn config() -> Config {
@@ -93,6 +112,7 @@ struct Options {
     /// (kind, payload) messages for `send`.
     messages: Vec<(MessageKind, Vec<u8>)>,
     wait: Duration,
+    compression: Compression,
 }
 
 fn parse_options(args: &[String]) -> io::Result<Options> {
@@ -102,14 +122,20 @@ fn parse_options(args: &[String]) -> io::Result<Options> {
         subprotocols: Vec::new(),
         messages: Vec::new(),
         wait: Duration::from_secs(10),
+        compression: Compression::default(),
     };
     let bad = |m: String| io::Error::other(format!("{m}\n{USAGE}"));
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let v = it
-            .next()
-            .ok_or_else(|| bad(format!("{a} needs a value")))?
-            .clone();
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        if o.compression.parse_option(a, &mut value).map_err(bad)? {
+            continue;
+        }
+        let v = value().map_err(bad)?;
         match a.as_str() {
             "--url" => o.url = Some(v),
             "--agent" => o.agent = Some(v),
@@ -155,7 +181,8 @@ fn autobahn(args: &[String]) -> io::Result<i32> {
     let agent_q = query_escape(&agent);
 
     // The fuzzingserver sends the number of cases as one text message, then closes.
-    let (mut s, _) = Session::connect(&url.with_target("/getCaseCount"), &[], config())?;
+    let off = Compression::off();
+    let (mut s, _) = Session::connect(&url.with_target("/getCaseCount"), &[], config(), &off)?;
     let mut text = Vec::new();
     s.run(None, |_, _, event| {
         if let Event::Data(chunk) = event {
@@ -171,7 +198,7 @@ fn autobahn(args: &[String]) -> io::Result<i32> {
 
     for case in 1..=count {
         let target = format!("/runCase?case={case}&agent={agent_q}");
-        match Session::connect(&url.with_target(&target), &[], config()) {
+        match Session::connect(&url.with_target(&target), &[], config(), &o.compression) {
             Ok((mut s, _)) => {
                 if let Err(e) = s.run(None, echo) {
                     eprintln!("autobahn: case {case}: {e}");
@@ -182,7 +209,7 @@ fn autobahn(args: &[String]) -> io::Result<i32> {
     }
 
     let target = format!("/updateReports?agent={agent_q}");
-    let (mut s, _) = Session::connect(&url.with_target(&target), &[], config())?;
+    let (mut s, _) = Session::connect(&url.with_target(&target), &[], config(), &off)?;
     s.run(None, |_, _, _| Ok(Flow::Continue))?;
     eprintln!("autobahn: reports updated");
     Ok(0)
@@ -310,15 +337,28 @@ fn command(s: &mut Session, p: &mut Printer, line: &str, wait: Duration) -> io::
     };
     let hex = |h: &str| from_hex(h).map_err(io::Error::other);
     match cmd {
-        "text" | "binary" => s.send_frame(kind(cmd)?, true, &hex(arg)?)?,
+        "text" | "binary" => send_message(s, kind(cmd)?, &hex(arg)?)?,
         "fragments" => {
             let (k, list) = arg.split_once(' ').unwrap_or((arg, ""));
             let k = kind(k)?;
             let pieces: Vec<&str> = list.split(',').collect();
             for (i, piece) in pieces.iter().enumerate() {
-                s.send_frame(k, i + 1 == pieces.len(), &hex(piece)?)?;
+                let fin = i + 1 == pieces.len();
+                if s.out.can_compress() {
+                    s.out
+                        .send_fragment(&mut s.conn, k, &hex(piece)?, fin, true)?;
+                } else {
+                    s.send_frame(k, fin, &hex(piece)?)?;
+                }
             }
+            s.out.flush()?;
         }
+        "stats" => println!(
+            "stats deflate={} compressed_in={} compressed_out={}",
+            describe_deflate(s.deflate()),
+            s.compressed_received,
+            s.out.compressed_sent
+        ),
         "ping" => {
             let payload = hex(arg)?;
             s.send_now(|c, buf| c.send_ping(&payload, buf))?
@@ -349,6 +389,17 @@ fn command(s: &mut Session, p: &mut Printer, line: &str, wait: Duration) -> io::
     io::stdout().flush()
 }
 
+/// Sends one message as one frame: compressed (whole) when permessage-deflate was agreed,
+/// else streamed through the output buffer.
+fn send_message(s: &mut Session, kind: MessageKind, payload: &[u8]) -> io::Result<()> {
+    if s.out.can_compress() {
+        s.out.send_message(&mut s.conn, kind, payload, true)?;
+        s.out.flush()
+    } else {
+        s.send_frame(kind, true, payload)
+    }
+}
+
 /// Closes with 1000 if still open, then waits for the end of the connection.
 fn close_and_wait(s: &mut Session, p: &mut Printer, wait: Duration) -> io::Result<()> {
     if s.conn.state() == ReadyState::Open {
@@ -367,7 +418,7 @@ fn script(args: &[String]) -> io::Result<i32> {
     let o = parse_options(args)?;
     let url = required_url(&o)?;
     let offered: Vec<&str> = o.subprotocols.iter().map(String::as_str).collect();
-    let (mut s, subprotocol) = Session::connect(&url, &offered, config())?;
+    let (mut s, subprotocol) = Session::connect(&url, &offered, config(), &o.compression)?;
     println!("open {}", subprotocol.as_deref().unwrap_or("-"));
     let mut p = Printer {
         human: false,
@@ -403,10 +454,11 @@ fn send(args: &[String]) -> io::Result<i32> {
     let o = parse_options(args)?;
     let url = required_url(&o)?;
     let offered: Vec<&str> = o.subprotocols.iter().map(String::as_str).collect();
-    let (mut s, subprotocol) = Session::connect(&url, &offered, config())?;
+    let (mut s, subprotocol) = Session::connect(&url, &offered, config(), &o.compression)?;
     println!(
-        "open, subprotocol {}",
-        subprotocol.as_deref().unwrap_or("-")
+        "open, subprotocol {}, extensions {}",
+        subprotocol.as_deref().unwrap_or("-"),
+        describe_deflate(s.deflate())
     );
     let mut p = Printer {
         human: true,
@@ -417,7 +469,7 @@ fn send(args: &[String]) -> io::Result<i32> {
     };
     let mut failed = false;
     for (kind, payload) in &o.messages {
-        s.send_frame(*kind, true, payload)?;
+        send_message(&mut s, *kind, payload)?;
         failed |= receive(&mut s, &mut p, 1, o.wait)? != Stop::Paused;
     }
     close_and_wait(&mut s, &mut p, o.wait)?;

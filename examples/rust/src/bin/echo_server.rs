@@ -3,6 +3,8 @@
 //! ```text
 //! echo-server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]... [--max-seconds N]
 //!             [--verbose] [--close-command]
+//!             [--no-deflate] [--zlib] [--deflate-level 0-9] [--window-bits 8-15]
+//!             [--no-context-takeover] [--peer-no-context-takeover] [--deflate-min-size N]
 //! ```
 //!
 //! * Echoes every text and binary message back unchanged, **streaming**: each chunk of payload
@@ -13,10 +15,18 @@
 //!   `--subprotocol` option; without a match, none is selected.
 //! * Answers pings (the core queues the pong), answers the peer's close, and fails the
 //!   connection with the RFC's close code on any protocol violation.
+//! * Accepts permessage-deflate (RFC 7692) when the client offers it, unless `--no-deflate`:
+//!   with the core's own caller-memory codecs by default (windows down to 8 bits), with
+//!   zlib-rs with `--zlib`. `--window-bits` caps both windows, `--no-context-takeover` resets
+//!   our compressor after each message, `--peer-no-context-takeover` requires the client to
+//!   reset its own (when its offer allows it). A message that arrives compressed is echoed
+//!   compressed (streamed too: each inflated piece goes back out as a compressed fragment).
 //! * `--port 0` picks a free port. The first line on stdout is always
 //!   `listening on HOST:PORT`; with `--verbose`, one more line per connection says how it
-//!   ended: `PEER subprotocol=NAME|- close=CODE reason="..." failure=...` (the peer's close
-//!   code and reason; 1006 when there was no closing handshake).
+//!   ended: `PEER subprotocol=NAME|- close=CODE reason="..." deflate=EXT compressed_in=N
+//!   compressed_out=M failure=...` (the peer's close code and reason, 1006 when there was no
+//!   closing handshake; the agreed extension as the response header value without spaces, or
+//!   `-`; how many compressed messages came in and went out).
 //! * `--max-seconds N` makes the process exit after N seconds (for test harnesses).
 //! * `--close-command` (for tests; off by default): a text message `/close CODE REASON` that
 //!   arrives in one piece is not echoed; the server starts the closing handshake with that
@@ -32,7 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wsmachine::{CloseCode, CloseStatus, Config, Event, MessageKind};
-use wsmachine_examples::{echo, Flow, Session};
+use wsmachine_examples::{describe_deflate, echo, Compression, Flow, Session};
 
 struct Options {
     host: String,
@@ -41,10 +51,13 @@ struct Options {
     max_seconds: Option<u64>,
     verbose: bool,
     close_command: bool,
+    compression: Compression,
 }
 
 const USAGE: &str = "usage: echo-server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]... \
-                     [--max-seconds N] [--verbose] [--close-command]";
+                     [--max-seconds N] [--verbose] [--close-command] [--no-deflate] [--zlib] \
+                     [--deflate-level 0-9] [--window-bits 8-15] [--no-context-takeover] \
+                     [--peer-no-context-takeover] [--deflate-min-size N]";
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
@@ -54,10 +67,14 @@ fn parse_args() -> Result<Options, String> {
         max_seconds: None,
         verbose: false,
         close_command: false,
+        compression: Compression::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{a} needs a value"));
+        if o.compression.parse_option(&a, &mut value)? {
+            continue;
+        }
         match a.as_str() {
             "--host" => o.host = value()?,
             "--port" => o.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
@@ -98,7 +115,9 @@ fn serve(stream: TcpStream, opts: &Options) -> io::Result<String> {
             .find(|p| opts.subprotocols.iter().any(|ours| ours == p))
             .map(str::to_owned)
     };
-    let Some((mut session, subprotocol)) = Session::accept(stream, config(), offered)? else {
+    let Some((mut session, subprotocol)) =
+        Session::accept(stream, config(), &opts.compression, offered)?
+    else {
         return Ok(format!("{peer} handshake refused"));
     };
     let clock = session.clock;
@@ -123,8 +142,12 @@ fn serve(stream: TcpStream, opts: &Options) -> io::Result<String> {
         .close_status()
         .map_or(1006, CloseStatus::as_u16);
     Ok(format!(
-        "{peer} subprotocol={} close={code} reason={peer_reason:?} failure={:?}",
+        "{peer} subprotocol={} close={code} reason={peer_reason:?} deflate={} compressed_in={} \
+         compressed_out={} failure={:?}",
         subprotocol.as_deref().unwrap_or("-"),
+        describe_deflate(session.deflate()),
+        session.compressed_received,
+        session.out.compressed_sent,
         session.conn.failure()
     ))
 }
