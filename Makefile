@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance fuzz fuzz-smoke miri bench bench-build
+.PHONY: demo test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build
 
 demo: setup
 	bash scripts/tools/demo.sh
@@ -83,6 +83,11 @@ interop:
 # Autobahn|Testsuite (installed into .tools/autobahn) against each face's echo server and client.
 conformance:
 	bash scripts/test/autobahn.sh
+
+# All 517 Autobahn cases for every face and mode (~1 h on two cores; `make test` runs the
+# compression groups in full for the Rust face and a sample for C and Python).
+conformance-full:
+	AUTOBAHN_SCOPE=full bash scripts/test/autobahn.sh
 
 # Undefined-behaviour check of the core's and the ffi crate's Rust tests (nightly Miri).
 miri:
