@@ -97,7 +97,7 @@ pub use options::{
 pub use reader::WsReader;
 pub use server::{accept, accept_with, Accept, Reject, Request};
 pub use stream::MaybeTlsStream;
-pub use websocket::WebSocket;
+pub use websocket::{Halves, WebSocket};
 pub use writer::WsWriter;
 
 #[cfg(feature = "rustls")]

@@ -330,7 +330,13 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                         });
                         continue;
                     }
-                    let _ = (chunk.frame_finished, chunk.rsv, chunk.message_start);
+                    // (Used by the inflater only.)
+                    let _ = (
+                        chunk.frame_finished,
+                        chunk.rsv,
+                        chunk.message_start,
+                        chunk.compressed,
+                    );
                     if chunk.range.is_empty() && !chunk.message_finished {
                         continue;
                     }

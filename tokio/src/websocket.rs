@@ -8,6 +8,9 @@ use wsmachine::{CloseCode, CloseStatus, Connection, Failure, ReadyState};
 use crate::shared::{Clock, OutQueue, Shared};
 use crate::{Chunk, Error, Message, Options, Payload, WsReader, WsWriter};
 
+/// Halves of different connections, given back by [`WebSocket::reunite`].
+pub type Halves<S> = Box<(WsReader<S>, WsWriter<S>)>;
+
 /// An open WebSocket connection over `S`.
 ///
 /// Receive with [`next`](Self::next) (whole messages) or [`next_chunk`](Self::next_chunk)
@@ -74,16 +77,13 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         (self.reader, self.writer)
     }
 
-    /// Puts halves from [`split`](Self::split) back together; gives them back if they belong
-    /// to different connections.
-    pub fn reunite(
-        reader: WsReader<S>,
-        writer: WsWriter<S>,
-    ) -> Result<WebSocket<S>, (WsReader<S>, WsWriter<S>)> {
+    /// Puts halves from [`split`](Self::split) back together; gives them back (boxed) if they
+    /// belong to different connections.
+    pub fn reunite(reader: WsReader<S>, writer: WsWriter<S>) -> Result<WebSocket<S>, Halves<S>> {
         if Arc::ptr_eq(reader.shared(), &writer.shared) {
             Ok(WebSocket { reader, writer })
         } else {
-            Err((reader, writer))
+            Err(Box::new((reader, writer)))
         }
     }
 
@@ -133,9 +133,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
             Err(e) => return Err(e),
         }
         while let Some(r) = self.reader.next_chunk().await {
-            if let Err(e) = r {
-                return Err(e);
-            }
+            r?;
         }
         Ok(self.close_status().unwrap_or(CloseStatus::Abnormal))
     }

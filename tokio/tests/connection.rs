@@ -44,6 +44,14 @@ async fn pair(
     (c, srv.await.unwrap().unwrap())
 }
 
+/// Options without permessage-deflate (whatever the features).
+fn plain() -> Options {
+    let o = Options::new();
+    #[cfg(feature = "deflate")]
+    let o = o.deflate(None);
+    o
+}
+
 const LIMIT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
@@ -202,6 +210,7 @@ async fn a_message_over_the_limit_closes_with_1009() {
     assert_eq!(status.map(|s| s.as_u16()), Some(1009));
 }
 
+#[cfg(feature = "deflate")]
 #[tokio::test]
 async fn a_compressed_message_inflating_over_the_limit_closes_with_1009() {
     let mut config = Config::new();
@@ -257,16 +266,17 @@ async fn invalid_utf8_closes_with_1007() {
     assert_eq!(status.map(|s| s.as_u16()), Some(1007));
 }
 
+#[cfg(feature = "deflate")]
 #[tokio::test]
 async fn deflate_is_negotiated_by_default_and_can_be_turned_off() {
     let (c, s) = pair(1 << 16, Options::new(), ClientOptions::new()).await;
     assert!(c.deflate().is_some() && s.deflate().is_some());
-    let off = ClientOptions::new().options(Options::new().deflate(None));
+    let off = ClientOptions::new().options(plain());
     let (c, s) = pair(1 << 16, Options::new(), off).await;
     assert!(c.deflate().is_none() && s.deflate().is_none());
 }
 
-/// Counts the bytes that go through a duplex stream.
+#[cfg(feature = "deflate")]
 #[tokio::test]
 async fn compressed_messages_round_trip_smaller_on_the_wire() {
     let (l, url) = listener().await;
@@ -305,7 +315,7 @@ async fn compressed_messages_round_trip_smaller_on_the_wire() {
 
 #[tokio::test]
 async fn the_streaming_api_hands_out_chunks_of_a_large_message() {
-    let opts = Options::new().deflate(None).read_buffer_size(4096);
+    let opts = plain().read_buffer_size(4096);
     let (mut c, s) = pair(1 << 16, opts.clone(), ClientOptions::new().options(opts)).await;
     let big: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
     let sent = big.clone();
@@ -332,7 +342,7 @@ async fn the_streaming_api_hands_out_chunks_of_a_large_message() {
 
 #[tokio::test]
 async fn a_reader_that_stops_makes_send_wait_and_try_send_fail() {
-    let opts = Options::new().deflate(None).send_queue_limit(32 << 10);
+    let opts = plain().send_queue_limit(32 << 10);
     // 16 KiB of pipe: the client never reads.
     let (_c, s) = pair(16 << 10, opts, ClientOptions::new()).await;
     let msg = vec![7u8; 8 << 10];
@@ -358,7 +368,7 @@ async fn a_reader_that_stops_makes_send_wait_and_try_send_fail() {
 
 #[tokio::test]
 async fn send_resumes_when_the_reader_resumes() {
-    let opts = Options::new().deflate(None).send_queue_limit(16 << 10);
+    let opts = plain().send_queue_limit(16 << 10);
     let (mut c, s) = pair(8 << 10, opts, ClientOptions::new()).await;
     let msg = vec![1u8; 4 << 10];
     let writer = tokio::spawn(async move {
@@ -380,8 +390,7 @@ async fn send_resumes_when_the_reader_resumes() {
 
 #[tokio::test(start_paused = true)]
 async fn send_timeout_abandons_a_peer_that_does_not_read() {
-    let opts = Options::new()
-        .deflate(None)
+    let opts = plain()
         .send_queue_limit(4 << 10)
         .send_timeout(Some(Duration::from_secs(5)));
     let (_c, s) = pair(4 << 10, opts, ClientOptions::new()).await;
