@@ -54,6 +54,7 @@ header-check:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps --features zlib
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine-tokio --no-deps
 
 # The C library: C11 tests plain, under ASan+UBSan and under valgrind; the C examples;
 # an install into a temporary prefix compiled against with pkg-config.
