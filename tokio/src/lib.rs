@@ -75,12 +75,31 @@
 //! `tokio_rustls::TlsAcceptor` (re-exported as [`tokio_rustls`]) and passes the TLS stream to
 //! [`accept`]: every function takes any stream.
 //!
+//! ## HTTP/2
+//!
+//! With the `http2` feature, the module `http2` opens WebSockets on HTTP/2 streams
+//! ([RFC 8441] extended CONNECT) with the `h2` crate: `http2::accept_h2` on a server built
+//! with `enable_connect_protocol`, `http2::connect_h2` on a client connection. The request is
+//! validated by the core (`validate_extended_connect`), permessage-deflate is negotiated by the
+//! core's `negotiate`, and the connection starts open (`Connection::new_open`).
+//!
+//! ## Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `deflate` | on | permessage-deflate with zlib-rs (`wsmachine/zlib`) |
+//! | `rustls` | on | `wss://` in `connect`, re-exports `tokio_rustls` |
+//! | `http2` | off | RFC 8441 over HTTP/2 with `h2` (module `http2`) |
+//!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
+//! [RFC 8441]: https://www.rfc-editor.org/rfc/rfc8441
 //! [RFC 7692]: https://www.rfc-editor.org/rfc/rfc7692
 //! [tokio]: https://tokio.rs
 
 mod client;
 mod error;
+#[cfg(feature = "http2")]
+pub mod http2;
 mod options;
 mod reader;
 mod server;

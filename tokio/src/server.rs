@@ -93,8 +93,8 @@ impl<'a> Request<'a> {
 /// How to accept: the subprotocol chosen and extra response headers.
 #[derive(Clone, Debug, Default)]
 pub struct Accept {
-    subprotocol: Option<String>,
-    headers: Vec<(String, String)>,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) headers: Vec<(String, String)>,
 }
 
 impl Accept {
@@ -120,9 +120,9 @@ impl Accept {
 /// after the response.
 #[derive(Clone, Debug)]
 pub struct Reject {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reject {

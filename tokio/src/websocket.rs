@@ -8,6 +8,12 @@ use wsmachine::{CloseCode, CloseStatus, Connection, Failure, ReadyState};
 use crate::shared::{Clock, OutQueue, Shared};
 use crate::{Chunk, Error, Message, Options, Payload, WsReader, WsWriter};
 
+/// The permessage-deflate parameters agreed (nothing without the feature).
+#[cfg(feature = "deflate")]
+pub(crate) type Deflate = wsmachine::deflate::Params;
+#[cfg(not(feature = "deflate"))]
+pub(crate) type Deflate = std::convert::Infallible;
+
 /// Halves of different connections, given back by [`WebSocket::reunite`].
 pub type Halves<S> = Box<(WsReader<S>, WsWriter<S>)>;
 
@@ -59,6 +65,19 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         options: Options,
         #[cfg(feature = "deflate")] deflate: Option<wsmachine::deflate::Params>,
     ) -> Result<WebSocket<S>, Error> {
+        #[cfg(not(feature = "deflate"))]
+        let deflate = None;
+        WebSocket::open_elsewhere(stream, role, options, deflate, None)
+    }
+
+    /// [`from_open_stream`](Self::from_open_stream) with the subprotocol agreed.
+    pub(crate) fn open_elsewhere(
+        stream: S,
+        role: wsmachine::Role,
+        options: Options,
+        deflate: Option<Deflate>,
+        protocol: Option<String>,
+    ) -> Result<WebSocket<S>, Error> {
         let clock = Clock::start();
         let seed = crate::client::random16()?;
         let mut conn =
@@ -66,8 +85,8 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         #[cfg(feature = "deflate")]
         conn.set_deflate(deflate).map_err(crate::error::from_core)?;
         #[cfg(not(feature = "deflate"))]
-        let _ = &mut conn;
-        Ok(WebSocket::open(stream, conn, clock, options, None, &[]))
+        let _ = (&mut conn, deflate);
+        Ok(WebSocket::open(stream, conn, clock, options, protocol, &[]))
     }
 
     /// Splits into a reader and a writer, for two tasks (no task hop: both work on the
