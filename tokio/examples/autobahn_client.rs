@@ -4,13 +4,14 @@
 //! Runs every case (echoing each message), then asks the fuzzing server to write its
 //! reports.
 
-use wsmachine_tokio::{connect_with, ClientOptions, Config, Options};
+use wsmachine_tokio::{connect_with, ClientOptions, Options};
 
 fn options() -> ClientOptions {
-    let mut config = Config::new();
-    config.max_message_size = 64 << 20;
-    config.max_frame_payload = 64 << 20;
-    ClientOptions::new().options(Options::new().config(config))
+    let mut options = Options::new(); // permessage-deflate offered
+    options.config.max_message_size = 64 << 20;
+    options.config.max_frame_payload = 64 << 20;
+    options.config.max_fragments = 1 << 20;
+    ClientOptions::new().options(options)
 }
 
 #[tokio::main(flavor = "current_thread")]

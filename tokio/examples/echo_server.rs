@@ -3,7 +3,7 @@
 //! Echoes every message back, permessage-deflate on; with `--max-seconds N` it exits after N
 //! seconds (the Autobahn server driver uses it).
 
-use wsmachine_tokio::{accept_with, Accept, Config, Options};
+use wsmachine_tokio::{accept_with, Accept, Options};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
@@ -22,11 +22,11 @@ async fn main() -> std::io::Result<()> {
             std::process::exit(0);
         });
     }
-    // Autobahn sends messages up to 16 MiB and frames up to 16 MiB.
-    let mut config = Config::new();
-    config.max_message_size = 64 << 20;
-    config.max_frame_payload = 64 << 20;
-    let options = Options::new().config(config);
+    // Autobahn sends messages and frames up to 16 MiB, and 4 MiB in 64-byte fragments.
+    let mut options = Options::new(); // permessage-deflate on
+    options.config.max_message_size = 64 << 20;
+    options.config.max_frame_payload = 64 << 20;
+    options.config.max_fragments = 1 << 20;
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);

@@ -68,8 +68,9 @@ impl Options {
         Options::default()
     }
 
-    /// Sets the core's limits and timers (keeps this `Options`' permessage-deflate choice
-    /// only if `config.deflate` says so).
+    /// Replaces the core's limits and timers with `config`, including its `deflate` field
+    /// (`Config::new()` has none: to keep permessage-deflate, change the fields of
+    /// `options.config` instead).
     pub fn config(mut self, config: Config) -> Options {
         self.config = config;
         self

@@ -300,9 +300,13 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     }
                     // Reported at the end, from `failure()`, like the failures of timers.
                     Some(Event::Failed(_)) => None,
-                    // Pings are answered by the core (queued below), pongs prove the peer
-                    // alive, the peer's close is answered and ends the connection.
-                    Some(Event::Ping(_) | Event::Pong(_) | Event::Close { .. }) => None,
+                    // The peer's close is answered (queued below) and ends the connection.
+                    Some(Event::Close { reason, .. }) => {
+                        st.close_reason = Some(reason.to_owned());
+                        None
+                    }
+                    // Pings are answered by the core, pongs prove the peer alive.
+                    Some(Event::Ping(_) | Event::Pong(_)) => None,
                     Some(Event::RejectBody { .. }) => None,
                 };
                 self.pos += consumed;
@@ -484,6 +488,11 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     /// Why the connection failed, if it did.
     pub fn failure(&self) -> Option<Failure> {
         self.shared.lock().conn.failure()
+    }
+
+    /// The reason the peer gave in its close frame, once it arrived.
+    pub fn close_reason(&self) -> Option<String> {
+        self.shared.lock().close_reason.clone()
     }
 
     /// The connection's ready state.

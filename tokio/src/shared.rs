@@ -71,6 +71,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// An empty send queue keeps at most this much memory.
+const SHRINK_ABOVE: usize = 1 << 20;
+
 /// Outgoing bytes: `buf[start..end]` is queued. The buffer stays initialised (the core writes
 /// frames into `&mut [u8]`), so it only grows, zero-filled, when a frame needs more room.
 #[derive(Debug, Default)]
@@ -98,6 +101,10 @@ impl OutQueue {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            // A huge message grew the buffer: give the memory back once it is sent.
+            if self.buf.len() > SHRINK_ABOVE {
+                self.buf = Vec::new();
+            }
         }
     }
 
@@ -147,7 +154,12 @@ impl OutQueue {
     pub(crate) fn take_bytes(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.len());
         let range = self.start..self.start + n;
-        self.consume(n);
+        // (Not `consume`: the bytes stay where they are until the next change.)
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
         &self.buf[range]
     }
 
@@ -167,6 +179,8 @@ pub(crate) struct State<S> {
     shut: bool,
     /// The transport was abandoned (send timeout, write error): the reader stops too.
     pub(crate) aborted: bool,
+    /// The reason in the peer's close frame.
+    pub(crate) close_reason: Option<String>,
     /// The connection's compressor, once permessage-deflate is agreed.
     #[cfg(feature = "deflate")]
     pub(crate) deflater: Option<wsmachine::deflate::ZlibDeflater>,
@@ -204,6 +218,7 @@ impl<S> Shared<S> {
                 io,
                 shut: false,
                 aborted: false,
+                close_reason: None,
                 #[cfg(feature = "deflate")]
                 deflater,
             }),

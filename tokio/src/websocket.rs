@@ -167,6 +167,11 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         self.writer.failure()
     }
 
+    /// The reason the peer gave in its close frame, once it arrived.
+    pub fn close_reason(&self) -> Option<String> {
+        self.writer.close_reason()
+    }
+
     /// The ready state.
     pub fn state(&self) -> ReadyState {
         self.writer.state()

@@ -210,6 +210,11 @@ impl<S: AsyncWrite> WsWriter<S> {
         self.shared.lock().conn.failure()
     }
 
+    /// The reason the peer gave in its close frame, once it arrived.
+    pub fn close_reason(&self) -> Option<String> {
+        self.shared.lock().close_reason.clone()
+    }
+
     /// The connection's ready state.
     pub fn state(&self) -> ReadyState {
         self.shared.lock().conn.state()

@@ -556,6 +556,7 @@ async fn the_peer_closing_first_is_answered() {
         c.close_status(),
         Some(CloseStatus::Code(CloseCode::GOING_AWAY))
     );
+    assert_eq!(c.close_reason().as_deref(), Some("restart"));
     assert_eq!(
         server.await.unwrap(),
         CloseStatus::Code(CloseCode::GOING_AWAY)
