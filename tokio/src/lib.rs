@@ -68,6 +68,12 @@
 //! [`WebSocket::deflate`] says what was agreed. Inflated messages are held to
 //! `max_message_size` as they inflate (a small frame cannot expand past the limit).
 //!
+//! Memory per connection: the read buffer ([`Options::read_buffer_size`], 64 KiB), the send
+//! queue (up to the high-water mark plus one message; given back above 1 MiB once drained),
+//! and with permessage-deflate an inflate buffer of the read buffer's size plus zlib's states
+//! (about 256 KiB for the compressor and 40 KiB for the decompressor with 15-bit windows;
+//! smaller windows, `DeflateConfig::window_bits`, cost less).
+//!
 //! ## TLS
 //!
 //! With the `rustls` feature (on by default) `connect("wss://…")` uses rustls (ring) with the

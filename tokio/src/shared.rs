@@ -354,3 +354,52 @@ impl<S: AsyncWrite> Shared<S> {
         self.wake_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_grows_to_what_the_core_needs_and_keeps_order() {
+        let mut q = OutQueue::default();
+        // A writer that needs 10 000 bytes: the first offer (hint) is too small.
+        let n = q
+            .push(16, |b| {
+                if b.len() < 10_000 {
+                    return Err(wsmachine::Error::BufferTooSmall { needed: 10_000 });
+                }
+                b[..10_000].fill(1);
+                Ok(10_000)
+            })
+            .unwrap();
+        assert_eq!((n, q.len()), (10_000, 10_000));
+        q.push(4, |b| {
+            b[..4].copy_from_slice(b"tail");
+            Ok(4)
+        })
+        .unwrap();
+        q.consume(9_998);
+        assert_eq!(q.bytes(), b"\x01\x01tail");
+        assert_eq!(q.take_bytes(3), b"\x01\x01t");
+        assert_eq!(q.bytes(), b"ail");
+    }
+
+    #[test]
+    fn other_errors_pass_through_and_queue_nothing() {
+        let mut q = OutQueue::default();
+        let r = q.push(8, |_| Err(wsmachine::Error::InvalidState));
+        assert_eq!(r, Err(wsmachine::Error::InvalidState));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_drained_queue_gives_back_a_large_buffer() {
+        let mut q = OutQueue::default();
+        q.push(2 << 20, |b| Ok(b.len().min(2 << 20))).unwrap();
+        assert!(q.buf.len() >= 2 << 20);
+        q.consume(1 << 20);
+        assert!(q.buf.len() >= 2 << 20, "still holds bytes");
+        q.consume(usize::MAX);
+        assert!(q.is_empty() && q.buf.is_empty());
+    }
+}
