@@ -23,11 +23,15 @@ setup-embedded:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p wsmachine --all-targets -- -D warnings
 	$(CARGO) clippy -p wsmachine --all-targets --features zlib -- -D warnings
+	$(CARGO) clippy -p wsmachine-tokio --all-targets --all-features -- -D warnings
 
 test-rust:
 	$(CARGO) test
+	$(CARGO) test -p wsmachine
 	$(CARGO) test -p wsmachine --features zlib
+	$(CARGO) test -p wsmachine-tokio --all-features
 
 # The core builds for microcontroller targets: no std, no alloc.
 nostd:
@@ -54,6 +58,7 @@ header-check:
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps --features zlib
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine-tokio --no-deps --all-features
 
 # The C library: C11 tests plain, under ASan+UBSan and under valgrind; the C examples;
 # an install into a temporary prefix compiled against with pkg-config.

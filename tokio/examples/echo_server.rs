@@ -1,0 +1,45 @@
+//! An echo server: `cargo run -p wsmachine-tokio --example echo_server -- [--host H] [--port P]`.
+//!
+//! Echoes every message back, permessage-deflate on; with `--max-seconds N` it exits after N
+//! seconds (the Autobahn server driver uses it).
+
+use wsmachine_tokio::{accept_with, Accept, Options};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    let arg = |name: &str| {
+        let args: Vec<String> = std::env::args().collect();
+        let i = args.iter().position(|a| a == name)?;
+        args.get(i + 1).cloned()
+    };
+    let host = arg("--host").unwrap_or_else(|| "127.0.0.1".into());
+    let port = arg("--port").unwrap_or_else(|| "9001".into());
+    let listener = tokio::net::TcpListener::bind(format!("{host}:{port}")).await?;
+    println!("echo server on ws://{}", listener.local_addr()?);
+    if let Some(secs) = arg("--max-seconds").and_then(|s| s.parse().ok()) {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            std::process::exit(0);
+        });
+    }
+    // Autobahn sends messages and frames up to 16 MiB, and 4 MiB in 64-byte fragments.
+    let mut options = Options::new(); // permessage-deflate on
+    options.config.max_message_size = 64 << 20;
+    options.config.max_frame_payload = 64 << 20;
+    options.config.max_fragments = 1 << 20;
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let options = options.clone();
+        tokio::spawn(async move {
+            let Ok(mut ws) = accept_with(tcp, options, |_| Ok(Accept::new())).await else {
+                return;
+            };
+            while let Some(Ok(msg)) = ws.next().await {
+                if ws.send(&msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
