@@ -2,15 +2,19 @@
  * echo_server — a WebSocket echo server in C on libwsmachine.
  *
  *   echo_server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME] [--max-seconds N]
- *               [--no-deflate] [--quiet]
+ *               [--max-conns N] [--no-deflate] [--quiet]
  *
  * --port 0 picks a free port; the first line on standard output names the port bound:
  * "echo_server: listening on HOST:PORT ...". --max-seconds N stops the server after N
  * seconds (so a forgotten test server does not run forever); SIGINT/SIGTERM stop it too.
  *
- * One thread, POSIX sockets and poll(2), non-blocking, up to MAX_CONNS connections at once.
- * Each connection has fixed buffers and its wsm_conn handle in its own slot of a static
- * array (wsm_conn_init; the protocol state never touches the heap).
+ * One thread, POSIX sockets and poll(2), non-blocking, up to --max-conns connections at once
+ * (default 1024). The slot table is sized once at start-up (one calloc of --max-conns slots);
+ * each connection has fixed buffers and its wsm_conn handle in its own slot (wsm_conn_init;
+ * the protocol state never touches the heap), so accepting a plain connection allocates
+ * nothing. Pages of a slot the kernel has not been asked for are never touched: an idle
+ * connection costs the few pages its handshake wrote, whatever --max-conns is. A free-slot
+ * stack and a dense list of live slots keep accept O(1) and each loop O(live connections).
  *
  * Messages are echoed while they stream: each piece of payload that wsm_read reports is
  * sent straight back as one fragment (wsm_send_fragment, fin when the message is finished),
@@ -24,9 +28,10 @@
  * messages are inflated a piece at a time (wsm_inflate into a fixed buffer) and each piece
  * is sent back compressed (wsm_send_compressed_fragment), so they are echoed compressed;
  * uncompressed ones are echoed as they are. A compressed chunk waiting for output space is
- * kept in a per-connection buffer. The output buffer is on the heap: it grows only when a
- * compressed fragment's worst-case size (wsm_deflater_bound, which counts input the
- * compressor is still holding) exceeds it while it is empty.
+ * kept in a per-connection buffer (on the heap with the codecs). The output buffer is in the
+ * slot; it moves to the heap only when a compressed fragment's worst-case size
+ * (wsm_deflater_bound, which counts input the compressor is still holding) exceeds it while
+ * it is empty.
  *
  * When wsm_should_close_transport() says so, the server flushes what is left, shuts down
  * its sending side, reads and discards the peer's remaining input for a short, bounded time,
@@ -57,9 +62,8 @@
 
 #include "wsmachine.h"
 
-#ifndef MAX_CONNS
-#define MAX_CONNS 64
-#endif
+/* Connections at once unless --max-conns says otherwise. */
+#define DEFAULT_MAX_CONNS 1024
 /* Input buffer: at least max_handshake_size (8 KiB by default) for the request. */
 #define RX_CAP (16 * 1024)
 /* Output buffer, and the free space needed before more input is processed: one input
@@ -77,35 +81,48 @@
 #define DRAIN_MS 1000
 #define DRAIN_MAX_BYTES (1u << 20)
 
-enum phase { FREE, HANDSHAKE, OPEN, FLUSHING, DRAINING };
+/* FREE is 0: a zeroed slot is free, so the table needs no initialisation pass. */
+enum phase { FREE = 0, HANDSHAKE, OPEN, FLUSHING, DRAINING };
 
+/* One slot. The small fields and the handle come first (the pages an idle connection
+ * touches); the buffers follow. */
 struct conn {
     _Alignas(16) unsigned char mem[HANDLE_MEM];
     wsm_conn *ws;
     enum phase phase;
     int fd;
+    size_t live_idx;       /* index in `live` while not FREE */
     unsigned long id;
-    uint8_t rx[RX_CAP];
     size_t rx_len;
-    uint8_t *tx;           /* heap, tx_cap bytes (TX_CAP, more for large compressed bounds) */
+    uint8_t *tx;           /* tx_fixed, or heap when a compressed bound outgrew it */
     size_t tx_cap;
     size_t tx_off, tx_len; /* pending output: tx[tx_off .. tx_len) */
-    /* permessage-deflate (NULL when not agreed): codecs in heap memory of their own. */
+    /* permessage-deflate (NULL when not agreed): codecs and their buffers on the heap. */
     void *inflater_mem, *deflater_mem;
     wsm_inflater *inflater;
     wsm_deflater *deflater;
-    /* A compressed chunk (copied from rx) still being inflated: zin[zin_off .. zin_len). */
+    /* A compressed chunk (copied from rx) still being inflated: zin[zin_off .. zin_len).
+     * zin (RX_CAP bytes) and plain (PLAIN_CAP bytes) share one heap block. */
     bool zpending;
     wsm_event zev;
-    uint8_t zin[RX_CAP];
+    uint8_t *zin;
     size_t zin_off, zin_len;
-    uint8_t plain[PLAIN_CAP];
+    uint8_t *plain;
     uint64_t deadline;     /* FLUSHING / DRAINING: give up at this time */
     size_t drained;
     unsigned long long messages, bytes;
+    uint8_t rx[RX_CAP];
+    uint8_t tx_fixed[TX_CAP];
 };
 
-static struct conn conns[MAX_CONNS];
+/* The slot table (max_conns slots), the slots in use (dense, live[0 .. nlive)) and a stack
+ * of free slots (free_slots[0 .. nfree)). */
+static struct conn *slots;
+static size_t max_conns = DEFAULT_MAX_CONNS;
+static struct conn **live;
+static size_t nlive;
+static struct conn **free_slots;
+static size_t nfree;
 static wsm_config config;
 static const char *subprotocol;
 static bool quiet, no_deflate;
@@ -163,7 +180,19 @@ static size_t tx_pending(const struct conn *c) { return c->tx_len - c->tx_off; }
 
 static bool active(const struct conn *c) { return c->phase == HANDSHAKE || c->phase == OPEN; }
 
+/* Takes a free slot (NULL when all are in use) and lists it as live. */
+static struct conn *take_slot(void) {
+    struct conn *c;
+    if (nfree == 0) return NULL;
+    c = free_slots[--nfree];
+    c->live_idx = nlive;
+    live[nlive++] = c;
+    return c;
+}
+
 static void release(struct conn *c) {
+    struct conn *last;
+    if (c->phase == FREE) return;
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     c->phase = FREE;
@@ -171,13 +200,20 @@ static void release(struct conn *c) {
     /* Neither do the codecs: their memory is freed. */
     free(c->inflater_mem);
     free(c->deflater_mem);
+    free(c->zin);
     c->inflater_mem = c->deflater_mem = NULL;
+    c->zin = c->plain = NULL;
     c->inflater = NULL;
     c->deflater = NULL;
     c->zpending = false;
-    free(c->tx);
+    if (c->tx != c->tx_fixed) free(c->tx);
     c->tx = NULL;
     c->tx_cap = 0;
+    /* Off the live list (the last live slot takes its place), onto the free stack. */
+    last = live[--nlive];
+    live[c->live_idx] = last;
+    last->live_idx = c->live_idx;
+    free_slots[nfree++] = c;
 }
 
 /* Hard close (an I/O error): no more flushing or draining. */
@@ -214,7 +250,7 @@ static bool tx_room(struct conn *c, size_t need) {
     if (!flush_tx(c) || c->tx_off < c->tx_len) return false;
     if (tx_space(c) >= need) return true;
     c->tx_off = c->tx_len = 0;
-    p = realloc(c->tx, need + need / 2);
+    p = realloc(c->tx == c->tx_fixed ? NULL : c->tx, need + need / 2);
     if (!p) return false;
     c->tx = p;
     c->tx_cap = need + need / 2;
@@ -316,7 +352,9 @@ static bool make_codecs(struct conn *c) {
     dsz = wsm_deflater_size(p.compress_window_bits, p.level);
     c->inflater_mem = codec_alloc(isz, wsm_inflater_align());
     c->deflater_mem = codec_alloc(dsz, wsm_deflater_align());
-    if (!c->inflater_mem || !c->deflater_mem) return false;
+    c->zin = malloc(RX_CAP + PLAIN_CAP);
+    if (!c->inflater_mem || !c->deflater_mem || !c->zin) return false;
+    c->plain = c->zin + RX_CAP;
     return wsm_inflater_init(c->inflater_mem, isz, p.inflate_window_bits, &c->inflater) ==
                WSM_OK &&
            wsm_deflater_init(c->deflater_mem, dsz, p.compress_window_bits, p.level, false,
@@ -499,16 +537,10 @@ static void on_readable(struct conn *c, uint64_t now) {
 
 static void on_accept(int lfd, uint64_t now, unsigned long *next_id) {
     for (;;) {
-        struct conn *c = NULL;
+        struct conn *c;
         int fd, one = 1;
-        size_t i;
-        for (i = 0; i < MAX_CONNS; i++) {
-            if (conns[i].phase == FREE) {
-                c = &conns[i];
-                break;
-            }
-        }
-        if (!c) return; /* full: the listener is not polled until a slot frees up */
+        /* Full: the listener is not polled until a slot frees up. */
+        if (nfree == 0) return;
         fd = accept(lfd, NULL, NULL);
         if (fd < 0) return;
         if (set_nonblocking(fd) < 0) {
@@ -516,17 +548,14 @@ static void on_accept(int lfd, uint64_t now, unsigned long *next_id) {
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        c = take_slot();
+        c->phase = HANDSHAKE; /* (release() needs a non-FREE phase) */
         c->fd = fd;
         c->id = (*next_id)++;
         c->rx_len = c->tx_off = c->tx_len = 0;
         c->messages = c->bytes = 0;
-        c->tx = malloc(TX_CAP);
+        c->tx = c->tx_fixed;
         c->tx_cap = TX_CAP;
-        if (!c->tx) {
-            close(fd);
-            c->fd = -1;
-            continue;
-        }
         if (wsm_conn_init(c->mem, sizeof c->mem, WSM_ROLE_SERVER, &config, now, NULL, false,
                           &c->ws) != WSM_OK) {
             release(c);
@@ -552,7 +581,7 @@ static int listen_on(const char *host, const char *port) {
         fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0) continue;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0 &&
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0 &&
             set_nonblocking(fd) == 0)
             break;
         close(fd);
@@ -566,7 +595,7 @@ static int listen_on(const char *host, const char *port) {
 
 static void usage(void) {
     fputs("usage: echo_server [--host 127.0.0.1] [--port 9001] [--subprotocol NAME]\n"
-          "                   [--max-seconds N] [--no-deflate] [--quiet]\n",
+          "                   [--max-seconds N] [--max-conns N] [--no-deflate] [--quiet]\n",
           stderr);
     exit(2);
 }
@@ -577,9 +606,10 @@ int main(int argc, char **argv) {
     uint64_t start, end = UINT64_MAX;
     unsigned long next_id = 1;
     int lfd, i;
+    size_t j;
     struct sigaction sa;
-    static struct pollfd pfds[MAX_CONNS + 1];
-    static struct conn *pconn[MAX_CONNS + 1];
+    struct pollfd *pfds;
+    struct conn **pconn;
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -601,6 +631,12 @@ int main(int argc, char **argv) {
             subprotocol = v;
         else if (strcmp(a, "--max-seconds") == 0)
             max_seconds = strtol(v, NULL, 10);
+        else if (strcmp(a, "--max-conns") == 0) {
+            char *endp;
+            long m = strtol(v, &endp, 10);
+            if (*endp || m < 1 || m > 1000000) usage();
+            max_conns = (size_t)m;
+        }
         else
             usage();
         i++;
@@ -628,10 +664,23 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    for (i = 0; i < MAX_CONNS; i++) {
-        conns[i].fd = -1;
-        conns[i].phase = FREE;
+    /* The slot table: zeroed (every slot FREE) and never touched until used, so the pages of
+     * unused slots cost no memory. */
+    slots = calloc(max_conns, sizeof *slots);
+    live = calloc(max_conns, sizeof *live);
+    free_slots = calloc(max_conns, sizeof *free_slots);
+    pfds = calloc(max_conns + 1, sizeof *pfds);
+    pconn = calloc(max_conns + 1, sizeof *pconn);
+    if (!slots || !live || !free_slots || !pfds || !pconn) {
+        fprintf(stderr, "echo_server: out of memory for %zu connection slots\n", max_conns);
+        return 1;
     }
+    if ((uintptr_t)slots % _Alignof(struct conn) != 0) {
+        fprintf(stderr, "echo_server: calloc returned memory aligned below %zu\n",
+                (size_t)_Alignof(struct conn));
+        return 1;
+    }
+    for (j = max_conns; j-- > 0;) free_slots[nfree++] = &slots[j]; /* slot 0 on top */
     lfd = listen_on(host, port);
     if (lfd < 0) return 1;
     {
@@ -643,9 +692,10 @@ int main(int argc, char **argv) {
             getnameinfo((struct sockaddr *)&sa_bound, sl, hbuf, sizeof hbuf, pbuf, sizeof pbuf,
                         NI_NUMERICHOST | NI_NUMERICSERV) == 0)
             port = pbuf;
-        printf("echo_server: listening on %s:%s (wsmachine %s, handle %zu bytes, %d connections, "
-               "permessage-deflate %s)\n",
-               host, port, wsm_version(), wsm_conn_size(), MAX_CONNS, no_deflate ? "off" : "on");
+        printf("echo_server: listening on %s:%s (wsmachine %s, handle %zu bytes, %zu connections "
+               "of %zu bytes, permessage-deflate %s)\n",
+               host, port, wsm_version(), wsm_conn_size(), max_conns, sizeof(struct conn),
+               no_deflate ? "off" : "on");
     }
     fflush(stdout);
     start = now_ms();
@@ -654,15 +704,10 @@ int main(int argc, char **argv) {
     while (!stop_requested) {
         uint64_t now = now_ms(), next = end;
         int n = 0, timeout, k;
-        bool room = false;
         if (now >= end) break;
-        for (i = 0; i < MAX_CONNS; i++) {
-            struct conn *c = &conns[i];
+        for (j = 0; j < nlive; j++) {
+            struct conn *c = live[j];
             short ev = 0;
-            if (c->phase == FREE) {
-                room = true;
-                continue;
-            }
             if (active(c)) {
                 uint64_t t = wsm_poll_timeout(c->ws);
                 if (t < next) next = t;
@@ -677,7 +722,7 @@ int main(int argc, char **argv) {
             pfds[n].revents = 0;
             pconn[n++] = c;
         }
-        if (room) {
+        if (nfree > 0) { /* the listener last: accepting may reuse a slot released above */
             pfds[n].fd = lfd;
             pfds[n].events = POLLIN;
             pfds[n].revents = 0;
@@ -717,9 +762,10 @@ int main(int argc, char **argv) {
             if (!active(c)) continue;
             if (re & (POLLIN | POLLHUP | POLLERR)) on_readable(c, now);
         }
-        /* Timers: handshake deadline, close timeout, keepalive. */
-        for (i = 0; i < MAX_CONNS; i++) {
-            struct conn *c = &conns[i];
+        /* Timers: handshake deadline, close timeout, keepalive. Backwards, since release()
+         * moves the last live slot (already seen) into the released one's place. */
+        for (j = nlive; j-- > 0;) {
+            struct conn *c = live[j];
             if (active(c) && wsm_poll_timeout(c->ws) <= now) {
                 wsm_handle_timeout(c->ws, now);
                 service(c, now);
@@ -728,9 +774,13 @@ int main(int argc, char **argv) {
             }
         }
     }
-    for (i = 0; i < MAX_CONNS; i++)
-        if (conns[i].phase != FREE) release(&conns[i]);
+    while (nlive > 0) release(live[nlive - 1]);
     close(lfd);
+    free(pconn);
+    free(pfds);
+    free(free_slots);
+    free(live);
+    free(slots);
     printf("echo_server: stopped after %llu s\n",
            (unsigned long long)((now_ms() - start) / 1000u));
     return 0;

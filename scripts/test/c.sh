@@ -83,7 +83,8 @@ run_tests() {
 
 # Builds the examples, starts echo_server on a free loopback port and checks echoes with
 # echo_client (small, 1 MiB and empty messages; four clients at once), then the same under
-# valgrind when it is installed. Every process is stopped by its PID.
+# valgrind when it is installed; then 1000 connections at once (scripts/test/many-conns.py).
+# Every process is stopped by its PID.
 examples_test() (
   set -euo pipefail
   local vg=() pids=() spid="" port="" url log i
@@ -128,6 +129,25 @@ examples_test() (
     grep -q "open: /smoke\$" "$log" || { echo "examples-test: --no-deflate still negotiated it"; return 1; }
     echo "examples-test: $mode: echo_client <-> echo_server OK ($(grep -c 'closed: status 1000' "$log") clean closes)"
   done
+  # Thousands of connections from one slot table: 1000 held and echoed at once, the next one
+  # waits for a free slot (--max-conns), with the server's memory per connection.
+  local n=1000
+  ulimit -n 4096 2>/dev/null || { ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; }
+  (( $(ulimit -n) >= 2 * n + 64 )) || n=$(( ($(ulimit -n) - 64) / 2 ))
+  log=$OUT/echo_server.many.log
+  "$OUT/echo_server" --host 127.0.0.1 --port 0 --max-seconds 120 --max-conns "$n" --quiet >"$log" 2>&1 &
+  spid=$!
+  port=""
+  for ((i = 0; i < 300; i++)); do
+    port=$(sed -n 's/^echo_server: listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log")
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { cat "$log"; echo "examples-test: echo_server --max-conns did not start"; return 1; }
+  timeout 120 python3 "$REPO/scripts/test/many-conns.py" "$port" "$n" --pid "$spid" || return 1
+  kill "$spid"
+  wait "$spid" || { cat "$log"; echo "examples-test: echo_server --max-conns $n exited with an error"; return 1; }
+  spid=""
 )
 
 
