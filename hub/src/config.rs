@@ -64,8 +64,14 @@ pub struct Config {
     /// Connections closed per drain batch (`--drain-batch`; default 500), one batch every
     /// 100 ms.
     pub drain_batch: usize,
-    /// Log format: one JSON object per line.
+    /// No per-connection log lines (`--quiet`).
     pub quiet: bool,
+    /// Redis (`--redis redis://host:port[/db]`, `HUB_REDIS`): history, sequence numbers and
+    /// fan-out between instances live there. None: the in-process broker.
+    pub redis: Option<(String, u32)>,
+    /// This instance's name in `welcome`, `/healthz` and the logs (`--instance-id`,
+    /// `HUB_INSTANCE_ID`; default: random).
+    pub instance_id: String,
 }
 
 impl Default for Config {
@@ -98,6 +104,12 @@ impl Default for Config {
             drain: Duration::from_secs(30),
             drain_batch: 500,
             quiet: false,
+            redis: None,
+            instance_id: {
+                let mut b = [0u8; 3];
+                crate::auth::fill_random(&mut b);
+                b.iter().map(|x| format!("{x:02x}")).collect()
+            },
         }
     }
 }
@@ -111,8 +123,10 @@ usage: wsmachine-hub [--host H] [--port P] [--secret S] [--allow-origin URL]...
                      [--history N] [--history-age-s N] [--max-channels N]
                      [--max-subscriptions N] [--max-message N] [--rate N]
                      [--drop-oldest PREFIX]... [--token-ttl-s N] [--session-ttl-s N]
-                     [--drain-s N] [--drain-batch N] [--quiet]
-environment: PORT, HUB_HOST, HUB_SECRET, HUB_ALLOW_ORIGINS (comma-separated), HUB_DEMO_LOGIN=1
+                     [--drain-s N] [--drain-batch N] [--redis redis://HOST:PORT[/DB]]
+                     [--instance-id NAME] [--quiet]
+environment: PORT, HUB_HOST, HUB_SECRET, HUB_ALLOW_ORIGINS (comma-separated), HUB_DEMO_LOGIN=1,
+             HUB_REDIS
 See docs/hub.md.";
 
 impl Config {
@@ -131,6 +145,12 @@ impl Config {
         }
         if let Some(o) = env("HUB_ALLOW_ORIGINS") {
             c.allowed_origins = o.split(',').map(|s| s.trim().to_string()).collect();
+        }
+        if let Some(i) = env("HUB_INSTANCE_ID") {
+            c.instance_id = i;
+        }
+        if let Some(r) = env("HUB_REDIS") {
+            c.redis = Some(crate::resp::parse_url(&r)?);
         }
         if env("HUB_DEMO_LOGIN").as_deref() == Some("1") {
             c.demo_login = true;
@@ -197,6 +217,8 @@ impl Config {
                 "--session-ttl-s" => c.session_ttl = secs(&value)?,
                 "--drain-s" => c.drain = secs(&value)?,
                 "--drain-batch" => c.drain_batch = num(&value)?.max(1) as usize,
+                "--redis" => c.redis = Some(crate::resp::parse_url(&value)?),
+                "--instance-id" => c.instance_id = value,
                 _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
             }
         }

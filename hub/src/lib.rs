@@ -15,6 +15,8 @@ pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod protocol;
+pub mod redis_broker;
+pub mod resp;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -28,12 +30,13 @@ use tokio::task::JoinSet;
 use wsmachine_tokio::{accept_with, Accept, CloseCode, Error as WsError, Message, Options, Reject};
 
 use auth::{Action, Authority};
-use broker::{Broker, BrokerError, HistoryLimits};
+use broker::{Broker, BrokerError, HistoryLimits, Published, Subscription};
 pub use config::Config;
 use http::{Head, Response};
 use metrics::Metrics;
 use outbox::{Limits, Outbox};
 use protocol::{ErrorCode, Request};
+use redis_broker::{RedisBroker, RedisError};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "hub_session";
@@ -49,7 +52,7 @@ const CLIENT_JS: &str = include_str!("../js/wsmachine-client.js");
 pub struct Hub {
     config: Config,
     authority: Authority,
-    broker: Broker,
+    broker: Backend,
     metrics: Arc<Metrics>,
     draining: AtomicBool,
     next_id: AtomicU64,
@@ -72,21 +75,127 @@ pub fn log(event: &str, fields: serde_json::Value) {
     eprintln!("{line}");
 }
 
+/// Where channels, history and fan-out live: this process, or Redis (scale-out).
+enum Backend {
+    Memory(Broker),
+    Redis(Arc<RedisBroker>),
+}
+
+enum BackendError {
+    TooManyChannels,
+    Unavailable(String),
+}
+
+impl From<BrokerError> for BackendError {
+    fn from(e: BrokerError) -> Self {
+        match e {
+            BrokerError::TooManyChannels => BackendError::TooManyChannels,
+        }
+    }
+}
+
+impl From<RedisError> for BackendError {
+    fn from(e: RedisError) -> Self {
+        match e {
+            RedisError::Unavailable(why) => BackendError::Unavailable(why),
+        }
+    }
+}
+
+impl Backend {
+    fn new(config: &Config, metrics: &Arc<Metrics>) -> Backend {
+        let limits = HistoryLimits {
+            max_count: config.history_count,
+            max_age: config.history_age,
+        };
+        match &config.redis {
+            Some((addr, db)) => {
+                let b = RedisBroker::new(
+                    addr.clone(),
+                    *db,
+                    limits,
+                    config.drop_oldest.clone(),
+                    metrics.clone(),
+                );
+                b.start();
+                Backend::Redis(b)
+            }
+            None => Backend::Memory(Broker::new(
+                limits,
+                config.max_channels,
+                config.drop_oldest.clone(),
+                metrics.clone(),
+            )),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// Whether the backend works (Redis reachable).
+    fn healthy(&self) -> bool {
+        match self {
+            Backend::Memory(_) => true,
+            Backend::Redis(r) => r.healthy(),
+        }
+    }
+
+    fn channel_count(&self) -> usize {
+        match self {
+            Backend::Memory(b) => b.channel_count(),
+            Backend::Redis(r) => r.channel_count(),
+        }
+    }
+
+    fn unsubscribe(&self, channel: &str, conn: u64) -> bool {
+        match self {
+            Backend::Memory(b) => b.unsubscribe(channel, conn),
+            Backend::Redis(r) => r.unsubscribe(channel, conn),
+        }
+    }
+
+    async fn publish(
+        &self,
+        channel: &str,
+        from: &str,
+        payload: &serde_json::value::RawValue,
+    ) -> Result<Published, BackendError> {
+        match self {
+            Backend::Memory(b) => Ok(b.publish(channel, from, payload)?),
+            Backend::Redis(r) => Ok(r.publish(channel, from, payload).await?),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        channel: &str,
+        conn: u64,
+        outbox: &Arc<Outbox>,
+        last_seq: Option<u64>,
+        epoch: Option<&str>,
+        reply: impl FnOnce(&Subscription) -> String,
+    ) -> Result<Subscription, BackendError> {
+        match self {
+            Backend::Memory(b) => Ok(b.subscribe(channel, conn, outbox, last_seq, epoch, reply)?),
+            Backend::Redis(r) => Ok(r
+                .subscribe(channel, conn, outbox, last_seq, epoch, reply)
+                .await?),
+        }
+    }
+}
+
 impl Hub {
-    /// A hub with `config`.
+    /// A hub with `config` (with `config.redis`, it connects to Redis in the background:
+    /// call it inside a tokio runtime).
     pub fn new(config: Config) -> Arc<Hub> {
         let metrics = Arc::new(Metrics::default());
         Arc::new(Hub {
             authority: Authority::new(&config.secret),
-            broker: Broker::new(
-                HistoryLimits {
-                    max_count: config.history_count,
-                    max_age: config.history_age,
-                },
-                config.max_channels,
-                config.drop_oldest.clone(),
-                metrics.clone(),
-            ),
+            broker: Backend::new(&config, &metrics),
             metrics,
             draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
@@ -314,20 +423,35 @@ fn route(hub: &Hub, head: &Head, body: &[u8]) -> Response {
             Response::new(200, "text/javascript; charset=utf-8", CLIENT_JS)
         }
         ("GET", "/healthz") => {
+            let connections = hub.metrics.connections.load(Ordering::Relaxed);
+            let broker = hub.broker.name();
             if draining {
-                Response::json(503, &serde_json::json!({"status": "draining"}))
+                Response::json(
+                    503,
+                    &serde_json::json!({"status": "draining", "instance": hub.config.instance_id, "broker": broker, "connections": connections}),
+                )
+            } else if !hub.broker.healthy() {
+                // Still serving (connections, subscriptions to live traffic fail until Redis
+                // is back): degraded, not down.
+                Response::json(
+                    200,
+                    &serde_json::json!({"status": "degraded", "instance": hub.config.instance_id, "broker": broker, "redis": "down", "connections": connections}),
+                )
             } else {
                 Response::json(
                     200,
-                    &serde_json::json!({"status": "ok", "broker": "memory",
-                        "connections": hub.metrics.connections.load(Ordering::Relaxed)}),
+                    &serde_json::json!({"status": "ok", "instance": hub.config.instance_id, "broker": broker, "connections": connections}),
                 )
             }
         }
         ("GET", "/metrics") => Response::new(
             200,
             "text/plain; version=0.0.4",
-            hub.metrics.render(draining, hub.broker.channel_count()),
+            hub.metrics.render(
+                draining,
+                hub.broker.channel_count(),
+                matches!(hub.broker, Backend::Redis(_)).then(|| hub.broker.healthy()),
+            ),
         ),
         ("GET", "/me") => match http_user(hub, head) {
             Some(user) => Response::json(200, &serde_json::json!({ "user": user })),
@@ -560,7 +684,7 @@ async fn websocket(hub: Arc<Hub>, tcp: TcpStream, buf: Vec<u8>, head: Head) {
     while let Some(msg) = reader.next().await {
         hub.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
         match msg {
-            Ok(Message::Text(text)) => request(&hub, &mut session, &writer, &text),
+            Ok(Message::Text(text)) => request(&hub, &mut session, &writer, &text).await,
             Ok(Message::Binary(_)) => {
                 hub.metrics.request_errors.fetch_add(1, Ordering::Relaxed);
                 outbox.push_reply(protocol::error(
@@ -597,6 +721,7 @@ fn authenticated(hub: &Hub, s: &mut Session, user: String, how: AuthKind) {
         &user,
         ms32(hub.config.heartbeat),
         how.as_str(),
+        &hub.config.instance_id,
     ));
     hub.log(
         "open",
@@ -641,7 +766,7 @@ fn send_failed(hub: &Hub, outbox: &Outbox, e: WsError) {
     outbox.close(CloseCode::NORMAL.get(), "");
 }
 
-fn request<S>(hub: &Hub, s: &mut Session, writer: &wsmachine_tokio::WsWriter<S>, text: &str)
+async fn request<S>(hub: &Hub, s: &mut Session, writer: &wsmachine_tokio::WsWriter<S>, text: &str)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -733,17 +858,32 @@ where
                         sub.replayed,
                         sub.policy.as_str(),
                     )
-                });
+                })
+                .await;
             match result {
                 Ok(_) => {
                     s.subscriptions.insert(channel.to_string());
                 }
-                Err(BrokerError::TooManyChannels) => {
+                Err(BackendError::TooManyChannels) => {
+                    s.subscriptions.remove(channel);
                     err(
                         s,
                         id.as_ref(),
                         ErrorCode::LimitExceeded,
                         "too many channels",
+                    );
+                }
+                Err(BackendError::Unavailable(why)) => {
+                    s.subscriptions.remove(channel);
+                    hub.log(
+                        "broker_unavailable",
+                        serde_json::json!({ "op": "subscribe", "error": why }),
+                    );
+                    err(
+                        s,
+                        id.as_ref(),
+                        ErrorCode::Unavailable,
+                        "the hub's broker is unavailable; retry",
                     );
                 }
             }
@@ -770,16 +910,29 @@ where
                     "publish rate exceeded",
                 );
             }
-            match hub.broker.publish(channel, &user, payload) {
+            match hub.broker.publish(channel, &user, payload).await {
                 Ok(p) => s
                     .outbox
                     .push_reply(protocol::ack(id.as_ref(), Some((channel, p.seq, &p.epoch)))),
-                Err(BrokerError::TooManyChannels) => err(
+                Err(BackendError::TooManyChannels) => err(
                     s,
                     id.as_ref(),
                     ErrorCode::LimitExceeded,
                     "too many channels",
                 ),
+                Err(BackendError::Unavailable(why)) => {
+                    // Nothing was stored: the publisher gets an error, never an ack.
+                    hub.log(
+                        "broker_unavailable",
+                        serde_json::json!({ "op": "publish", "error": why }),
+                    );
+                    err(
+                        s,
+                        id.as_ref(),
+                        ErrorCode::Unavailable,
+                        "the hub's broker is unavailable; not stored, retry",
+                    )
+                }
             }
         }
     }

@@ -26,7 +26,8 @@ async fn main() {
             "addr": bound,
             "nofile_limit": wsmachine_hub::nofile_limit(),
             "demo_login": config.demo_login,
-            "broker": "memory",
+            "instance": config.instance_id,
+            "broker": if config.redis.is_some() { "redis" } else { "memory" },
         }),
     );
     println!("wsmachine-hub: listening on http://{bound}/");

@@ -42,7 +42,9 @@ pub struct Metrics {
 
 impl Metrics {
     /// The Prometheus text exposition of every counter, plus `draining` (0/1).
-    pub fn render(&self, draining: bool, channels: usize) -> String {
+    ///
+    /// `redis_up`: for the Redis broker, whether Redis is reachable.
+    pub fn render(&self, draining: bool, channels: usize, redis_up: Option<bool>) -> String {
         let mut out = String::new();
         let mut put = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP wsmachine_hub_{name} {help}");
@@ -158,6 +160,14 @@ impl Metrics {
             "1 while draining after SIGTERM.",
             u64::from(draining),
         );
+        if let Some(up) = redis_up {
+            put(
+                "redis_up",
+                "gauge",
+                "1 while Redis is reachable (Redis broker only).",
+                u64::from(up),
+            );
+        }
         out
     }
 }

@@ -319,13 +319,15 @@ impl<'a> Subscribed<'a> {
     }
 }
 
-/// `{"type":"welcome","user":…,"heartbeat":…}`: sent once the connection is authenticated.
-pub fn welcome(user: &str, heartbeat_ms: u32, auth: &str) -> String {
+/// `{"type":"welcome","user":…,"auth":…,"heartbeat_ms":…,"instance":…}`: sent once the
+/// connection is authenticated.
+pub fn welcome(user: &str, heartbeat_ms: u32, auth: &str, instance: &str) -> String {
     serde_json::json!({
         "type": "welcome",
         "user": user,
         "auth": auth,
         "heartbeat_ms": heartbeat_ms,
+        "instance": instance,
     })
     .to_string()
 }

@@ -1,9 +1,11 @@
 // The demo chat in headless Chromium (Debian `chromium`, driven by playwright-core from
-// tests/interop/node/node_modules): `make demo`'s script starts the hub; two pages log in
-// and chat; the hub restarts (SIGTERM drain, then a new process with the same secret) and
-// both pages reconnect by themselves and chat again; the token and first-message auth
-// modes work from the browser too. Screenshots go to $HUB_ARTIFACTS (default
-// target/hub-browser).
+// tests/interop/node/node_modules): `make demo`'s script starts the hub, here with the Redis
+// broker (a redis-server started by the test: $HUB_REDIS_SERVER) so that history outlives the
+// hub; two pages log in and chat; the hub restarts (SIGTERM drain, then a new process with
+// the same secret) and both pages reconnect by themselves, resume without a gap and chat
+// again; a page that joins afterwards gets the history from before the restart replayed; the
+// token and first-message auth modes work from the browser too. Screenshots go to
+// $HUB_ARTIFACTS (default target/hub-browser).
 //
 //   node --test hub/tests/browser/chat.test.mjs     (scripts/test/hub.sh runs it)
 import { test, before, after } from "node:test";
@@ -23,9 +25,12 @@ const ARTIFACTS = process.env.HUB_ARTIFACTS || path.join(REPO, "target", "hub-br
 const SECRET = "browser-test-secret-0123456789abcdef";
 mkdirSync(ARTIFACTS, { recursive: true });
 
+const REDIS_SERVER = process.env.HUB_REDIS_SERVER;
 let browser;
 let hub;
 let port;
+let redis;
+let redisPort;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -41,7 +46,8 @@ function freePort() {
 /** Starts the hub through `make demo`'s script; resolves once it prints the demo line. */
 function startHub() {
   const proc = spawn("bash", [path.join(REPO, "scripts/tools/demo.sh")], {
-    env: { ...process.env, PORT: String(port), HUB_SECRET: SECRET, HUB_ARGS: "--quiet" },
+    env: { ...process.env, PORT: String(port), HUB_SECRET: SECRET, HUB_ARGS: "--quiet",
+           HUB_REDIS: `redis://127.0.0.1:${redisPort}` },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {
@@ -71,6 +77,19 @@ function stopHub(proc) {
 }
 
 before(async () => {
+  assert.ok(REDIS_SERVER, "HUB_REDIS_SERVER is not set (scripts/test/hub.sh sets it)");
+  redisPort = await freePort();
+  redis = spawn(REDIS_SERVER, ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--loglevel", "warning"], { stdio: "ignore" });
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => {
+      const s = net.connect(redisPort, "127.0.0.1", () => { s.end(); resolve(true); });
+      s.on("error", () => resolve(false));
+    });
+    if (up) break;
+    if (i > 100) throw new Error("redis-server did not start");
+    await new Promise((r) => setTimeout(r, 100));
+  }
   port = await freePort();
   hub = await startHub();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"], timeout: 60000 });
@@ -79,6 +98,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   if (hub) await stopHub(hub);
+  if (redis) redis.kill("SIGKILL");
 });
 
 async function joined(name, query = "") {
@@ -123,16 +143,23 @@ test("two pages chat, survive a hub restart, and reconnect by themselves", async
     await p.waitForFunction(() => window.hub.state === "open" && window.hub.reconnects >= 1, null, { timeout: 30000 });
     await sees(p, "reconnected");
   }
+  // History lives in Redis: the pages resumed where they were, nothing was lost.
+  for (const p of [a.page, b.page]) {
+    const lost = await p.evaluate(() => [...document.querySelectorAll("#log li")].some((li) => li.textContent.includes("lost")));
+    assert.equal(lost, false, "a page reports lost messages after the restart");
+  }
   await say(a.page, "after the restart");
   await sees(b.page, "after the restart");
   await b.page.screenshot({ path: path.join(ARTIFACTS, "2-after-restart-ben.png") });
   assert.equal(await a.page.textContent("#state"), "open");
 
-  // A page that joins now gets the history since the restart replayed (greyed).
+  // A page that joins now gets the whole history replayed (greyed), from before the restart
+  // too.
   const c = await joined("cat");
+  await sees(c.page, "hello from ann");
   await sees(c.page, "after the restart");
   const replayed = Number(await c.page.textContent("#replayed"));
-  assert.ok(replayed >= 1, `replayed ${replayed}`);
+  assert.equal(replayed, 3, `replayed ${replayed}`);
   await c.page.screenshot({ path: path.join(ARTIFACTS, "3-replayed-cat.png") });
   for (const x of [a, b, c]) await x.context.close();
 });
