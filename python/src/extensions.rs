@@ -4,14 +4,33 @@
 //! calls `accept(element)` for each request element of an object's name and answers with
 //! what it returns. The core writes the elements and checks that a server only accepts what
 //! was offered. Their frame hooks are not called: the core frames every message itself, so
-//! such an extension cannot claim RSV bits or transform payloads.
+//! such an extension cannot claim RSV bits or transform payloads, and one that overrides a
+//! frame hook is not negotiated at all (with a `RuntimeWarning`).
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyString};
 
 use crate::deflate as pmd;
 
-/// The objects of an `extensions` list (`None`: none) other than `PerMessageDeflate`s.
+static NEGOTIABLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `wsmachine.wsproto.extensions._negotiable`: whether an extension leaves the frame hooks
+/// alone (else it warns, and the extension is left out).
+fn negotiable(py: Python<'_>, ext: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let f = NEGOTIABLE.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.import("wsmachine.wsproto.extensions")?
+                .getattr("_negotiable")?
+                .unbind(),
+        )
+    })?;
+    f.bind(py).call1((ext,))?.is_truthy()
+}
+
+/// The objects of an `extensions` list (`None`: none) to negotiate here: not the
+/// `PerMessageDeflate`s (the core negotiates those), nor extensions with frame hooks of their
+/// own (which the engine cannot call; `_negotiable` warns about them).
 pub(crate) fn others<'py>(
     py: Python<'py>,
     extensions: &Bound<'py, PyAny>,
@@ -22,7 +41,7 @@ pub(crate) fn others<'py>(
     }
     for e in extensions.try_iter()? {
         let e = e?;
-        if !pmd::is_pmd(py, &e)? {
+        if !pmd::is_pmd(py, &e)? && negotiable(py, &e)? {
             out.push(e);
         }
     }

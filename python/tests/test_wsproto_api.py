@@ -4,7 +4,7 @@ the handshake's error messages and the moments ``LocalProtocolError`` is raised.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import pytest
 import wsproto
@@ -24,7 +24,7 @@ from wsmachine.wsproto.events import (
     TextMessage,
 )
 from wsmachine.wsproto.extensions import Extension, PerMessageDeflate
-from wsmachine.wsproto.frame_protocol import RsvBits
+from wsmachine.wsproto.frame_protocol import Opcode, RsvBits
 from wsmachine.wsproto.handshake import (
     H11Handshake,
     client_extensions_handshake,
@@ -141,6 +141,28 @@ def test_user_extension_cannot_claim_rsv_bits() -> None:
     s.receive_data(frame(0x1, b"hi", mask=True, rsv=0b010))
     (ev,) = drain(s)
     assert isinstance(ev, CloseConnection) and ev.code == 1002
+
+
+class Framing(Recorder):
+    """An extension that would transform payloads: the engine cannot run it."""
+
+    def frame_outbound(self, proto: Any, opcode: Opcode, rsv: RsvBits, data: bytes,
+                       fin: bool) -> tuple[RsvBits, bytes]:
+        return rsv, data[::-1]
+
+
+def test_extension_with_frame_hooks_is_not_negotiated() -> None:
+    c = WSConnection(CLIENT)
+    with pytest.warns(RuntimeWarning, match="overrides frame_outbound"):
+        request = c.send(Request(host="h", target="/", extensions=[Framing("x-rev")]))
+    assert header(request, b"sec-websocket-extensions") == []
+    s = WSConnection(SERVER)
+    s.receive_data(request.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: x-rev\r\n\r\n"))
+    drain(s)
+    sext = Framing("x-rev")
+    with pytest.warns(RuntimeWarning, match="is not negotiated"):
+        response = s.send(AcceptConnection(extensions=[sext]))
+    assert header(response, b"sec-websocket-extensions") == [] and sext.offered == []
 
 
 def test_response_with_an_extension_not_offered() -> None:

@@ -5,7 +5,8 @@
 #      (scripts/tools/build-wheel.sh);
 #   3. that wheel installed with plain pip into a fresh venv where no Rust toolchain is
 #      reachable, and a sans-IO handshake and echo there (scripts/test/python-wheel-norust.sh);
-#   4. pytest on python/tests (unit, property, wsproto interop and asyncio example tests);
+#   4. pytest on python/tests (unit, property, wsproto interop, wsproto 1.3.2's own test-suite
+#      run against wsmachine.wsproto, and asyncio example tests);
 #   5. mypy --strict on the tests and examples/python;
 #   6. mypy.stubtest: the .pyi stubs against the installed native module.
 # Exits non-zero when any step fails; pytest's summary line is printed.

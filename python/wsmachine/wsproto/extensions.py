@@ -14,9 +14,11 @@ Other :class:`Extension` subclasses are negotiated as wsproto negotiates them: a
 ``AcceptConnection`` calls :meth:`~Extension.accept` with each request element of the same
 name and answers with what it returns. Their frame hooks are not called: the engine frames
 and checks every frame itself, and a frame with an RSV bit set that permessage-deflate does
-not own still fails the connection (1002).
+not own still fails the connection (1002). So an extension that overrides a frame hook is not
+negotiated at all (a ``RuntimeWarning`` says so): agreeing to it would garble its messages.
 """
 
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Dict, Optional, Tuple, Type, Union
 
@@ -32,7 +34,7 @@ class Extension(ABC):
 
     The negotiation hooks (:meth:`offer`, :meth:`accept`, :meth:`finalize`) are called by a
     ``WSConnection``; the frame hooks (``frame_*``) are wsproto's defaults and are not called
-    (the framing is in Rust).
+    (the framing is in Rust): a subclass that overrides one is not negotiated.
     """
 
     name: str
@@ -214,3 +216,39 @@ class PerMessageDeflate(Extension):
 
 #: The extensions wsmachine negotiates, by name.
 SUPPORTED_EXTENSIONS: Dict[str, Type[Extension]] = {PerMessageDeflate.name: PerMessageDeflate}
+
+_FRAME_HOOKS = (
+    "frame_inbound_header",
+    "frame_inbound_payload_data",
+    "frame_inbound_complete",
+    "frame_outbound",
+)
+
+
+def _is_base(cls: type) -> bool:
+    """``Extension`` itself, ours or wsproto's (whose frame hooks do nothing)."""
+    return cls is Extension or (
+        cls.__module__ == "wsproto.extensions" and cls.__qualname__ == "Extension"
+    )
+
+
+def _negotiable(extension: object) -> bool:
+    """Whether a ``WSConnection`` may offer or accept ``extension`` (not a
+    ``PerMessageDeflate``): only when it leaves the frame hooks as ``Extension`` has them.
+    The engine never calls them, so agreeing to an extension that transforms frames would
+    garble its messages; such an extension is left out with a ``RuntimeWarning``."""
+    overridden = []
+    for hook in _FRAME_HOOKS:
+        owner = next((c for c in type(extension).__mro__ if hook in vars(c)), None)
+        if owner is not None and not _is_base(owner):
+            overridden.append(hook)
+    if not overridden:
+        return True
+    warnings.warn(
+        f"{type(extension).__name__} (extension {getattr(extension, 'name', '?')!r}) is not "
+        f"negotiated: it overrides {', '.join(overridden)}, and wsmachine does not call "
+        "Extension frame hooks",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False
