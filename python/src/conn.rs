@@ -686,7 +686,12 @@ impl WSConnection {
         let hdrs = core_headers(&req.headers);
         let creq = ClientRequest {
             host: &req.host,
-            target: &req.target,
+            // (Not looked at when reading the response; `/` as when the request was written.)
+            target: if req.target.starts_with('/') {
+                &req.target
+            } else {
+                "/"
+            },
             origin: None,
             subprotocols: &subs,
             extensions: &exts,
@@ -1018,6 +1023,16 @@ impl WSConnection {
         }
         let host = host_to_wire(r.host.bind(py))?;
         let target: String = r.target.bind(py).extract()?;
+        // wsproto (through h11) sends any request target of visible ASCII (its own docs use
+        // `target="foo"`); the core writes origin-form targets only (`/...`), so another one
+        // is written in place of `/` afterwards.
+        let relative = !target.starts_with('/');
+        if relative && (target.is_empty() || !target.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(local_error(
+                py,
+                format!("invalid request target {target:?}"),
+            ));
+        }
         let mut subprotocols = Vec::new();
         for p in r.subprotocols.bind(py).try_iter()? {
             subprotocols.push(p?.extract::<String>()?);
@@ -1043,14 +1058,23 @@ impl WSConnection {
         let hdrs = core_headers(&headers);
         let creq = ClientRequest {
             host: &host,
-            target: &target,
+            target: if relative { "/" } else { &target },
             origin: None,
             subprotocols: &subs,
             extensions: &exts,
             headers: &hdrs,
         };
         let conn = &mut self.conn;
-        let out = emit(py, |buf| conn.write_request(&creq, key, buf))?;
+        let mut out = emit(py, |buf| conn.write_request(&creq, key, buf))?;
+        if relative {
+            // `GET / HTTP/1.1\r\n...` -> `GET <target> HTTP/1.1\r\n...`
+            let head = out.as_bytes();
+            let mut line = Vec::with_capacity(head.len() + target.len());
+            line.extend_from_slice(b"GET ");
+            line.extend_from_slice(target.as_bytes());
+            line.extend_from_slice(head.get(5..).unwrap_or_default());
+            out = PyBytes::new(py, &line);
+        }
         drop(hdrs);
         drop(exts);
         self.sent_request = Some(SentRequest {

@@ -311,3 +311,17 @@ def test_empty_data_ends_a_refusal_body() -> None:
     c.receive_data(b"")  # h11, and so wsproto, takes b"" for end-of-file here
     assert drain(c) == [RejectData(data=b"", body_finished=True)]
     assert c.state is ConnectionState.CLOSED
+
+
+def test_request_target_as_given() -> None:
+    # wsproto (h11) sends any target of visible ASCII, "foo" as in its own docs.
+    c, s = WSConnection(CLIENT), WSConnection(SERVER)
+    wire = c.send(Request(host="h", target="foo"))
+    assert wire.startswith(b"GET foo HTTP/1.1\r\n")
+    s.receive_data(wire)
+    (req,) = drain(s)
+    assert isinstance(req, Request) and req.target == "foo"
+    c.receive_data(s.send(AcceptConnection()))
+    assert drain(c) == [AcceptConnection()]
+    with pytest.raises(LocalProtocolError):
+        WSConnection(CLIENT).send(Request(host="h", target="a b"))

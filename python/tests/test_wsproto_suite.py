@@ -1,4 +1,4 @@
-"""wsproto's own test-suite, run against ``wsmachine.wsproto``.
+"""wsproto's own test-suite and examples, run against ``wsmachine.wsproto``.
 
 The tests are wsproto 1.3.2's (``tests/`` of its sdist). The sdist is downloaded once with pip
 into ``<repo>/.tools/wsproto-sdist/`` (git-ignored) and checked against its SHA-256; its tests
@@ -8,7 +8,9 @@ are copied into a temporary directory with every ``wsproto`` import rewritten to
 
 Every wsproto test must pass except those in ``EXPECTED_FAILURES``, each with the reason; a
 listed test that passes fails the check as well, so the list stays exact. The reasons are the
-ones python/README.md gives under "Differences from wsproto".
+ones python/README.md gives under "Differences from wsproto". wsproto's two example
+programs (a synchronous echo server and client over sockets) run against each other the same
+way, unchanged but for the imports.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
+import socket
 import subprocess
 import sys
 import tarfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -93,8 +97,9 @@ def _sdist() -> Path:
     return path
 
 
-def _extract_tests(sdist: Path, dest: Path) -> None:
-    prefix = f"wsproto-{WSPROTO_VERSION}/tests/"
+def _extract(sdist: Path, dest: Path, folder: str) -> None:
+    """The ``.py`` files of ``folder`` in the sdist, into ``dest/folder``, imports rewritten."""
+    prefix = f"wsproto-{WSPROTO_VERSION}/{folder}/"
     with tarfile.open(sdist) as tar:
         for member in tar.getmembers():
             if not (member.isfile() and member.name.startswith(prefix)):
@@ -104,7 +109,7 @@ def _extract_tests(sdist: Path, dest: Path) -> None:
             source = tar.extractfile(member)
             assert source is not None
             text = source.read().decode("utf-8")
-            target = dest / "tests" / member.name[len(prefix):]
+            target = dest / folder / member.name[len(prefix):]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(_IMPORT.sub(r"\1\2 wsmachine.wsproto", text), encoding="utf-8")
 
@@ -131,7 +136,7 @@ def _reason(test_id: str) -> str | None:
 
 
 def test_wsproto_suite(tmp_path: Path) -> None:
-    _extract_tests(_sdist(), tmp_path)
+    _extract(_sdist(), tmp_path, "tests")
     junit = tmp_path / "junit.xml"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-o",
@@ -149,3 +154,32 @@ def test_wsproto_suite(tmp_path: Path) -> None:
     assert not fixed, f"passing now, take them out of EXPECTED_FAILURES: {fixed}"
     assert not stale, f"EXPECTED_FAILURES patterns that match no failure: {stale}"
     assert (len(outcomes), len(passed)) == (TOTAL, PASSED), report
+
+
+def test_wsproto_examples(tmp_path: Path) -> None:
+    _extract(_sdist(), tmp_path, "example")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-u", "example/synchronous_server.py", "127.0.0.1", str(port)],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while "Waiting for connection" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client = subprocess.run(
+            [sys.executable, "example/synchronous_client.py", "127.0.0.1", str(port)],
+            cwd=tmp_path, capture_output=True, text=True, timeout=30,
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert client.returncode == 0, client.stdout + client.stderr
+    for line in ("WebSocket negotiation complete", "Received message: taerg si otorpsw",
+                 "Received pong: b'table tennis'", "Received 0 bytes (connection closed)"):
+        assert line in client.stdout, client.stdout
+    assert "Connection closed: code=1000 reason=sample reason" in log.read_text()
