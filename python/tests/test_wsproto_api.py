@@ -325,3 +325,27 @@ def test_request_target_as_given() -> None:
     assert drain(c) == [AcceptConnection()]
     with pytest.raises(LocalProtocolError):
         WSConnection(CLIENT).send(Request(host="h", target="a b"))
+
+
+def test_handshake_made_elsewhere_with_permessage_deflate() -> None:
+    # As servers that parse the request themselves do (hypercorn): the helper answers the
+    # offer, then the post-handshake Connection compresses; real wsproto is the client.
+    import wsproto.connection as wconn
+
+    offer = "permessage-deflate; client_max_window_bits"
+    spmd = PerMessageDeflate()
+    answer = server_extensions_handshake([offer], [spmd])
+    assert answer == b"permessage-deflate; client_max_window_bits=15" and spmd.enabled()
+    cpmd = wext.PerMessageDeflate()
+    cpmd.finalize(answer.decode())
+    client = wconn.Connection(wconn.ConnectionType.CLIENT, extensions=[cpmd])
+    server = Connection(SERVER, extensions=[spmd])
+    wire = client.send(wev.TextMessage(data="ping " * 100))
+    assert wire[0] & 0x40  # RSV1: compressed
+    server.receive_data(wire)
+    assert "".join(e.data for e in drain(server) if isinstance(e, TextMessage)) == "ping " * 100
+    wire = server.send(TextMessage(data="pong " * 100))
+    assert wire[0] & 0x40
+    client.receive_data(wire)
+    assert "".join(e.data for e in client.events() if isinstance(e, wev.TextMessage)) == (
+        "pong " * 100)
