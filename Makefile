@@ -75,12 +75,13 @@ PREFIX ?= /usr/local
 install:
 	bash scripts/tools/install-c-library.sh "$(PREFIX)"
 
-# The Python wheel: build into .venv, pytest (incl. real wsproto on the other side),
-# mypy --strict, stubtest.
+# The Python wheel: build into .venv, install it in a fresh venv with no Rust toolchain, pytest
+# (incl. real wsproto on the other side and wsproto's own test-suite), mypy --strict, stubtest.
 python:
 	bash scripts/test/python.sh
 
-# Writes the abi3 wheel to dist/.
+# Writes the abi3 manylinux2014 wheel to dist/ (linked by zig from the venv's pinned ziglang,
+# stripped); it installs with plain pip where there is no Rust toolchain.
 wheel:
 	bash scripts/tools/build-wheel.sh
 
