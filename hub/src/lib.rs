@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod redis_broker;
 pub mod resp;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use wsmachine_tokio::tokio_rustls;
 use wsmachine_tokio::{accept_with, Accept, CloseCode, Error as WsError, Message, Options, Reject};
 
 use auth::{Action, Authority};
@@ -51,6 +53,7 @@ const CLIENT_JS: &str = include_str!("../js/wsmachine-client.js");
 /// Shared state of one hub.
 pub struct Hub {
     config: Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     authority: Authority,
     broker: Backend,
     metrics: Arc<Metrics>,
@@ -190,10 +193,16 @@ impl Backend {
 
 impl Hub {
     /// A hub with `config` (with `config.redis`, it connects to Redis in the background:
-    /// call it inside a tokio runtime).
-    pub fn new(config: Config) -> Arc<Hub> {
+    /// call it inside a tokio runtime). Fails when the TLS certificate or key cannot be used.
+    pub fn new(config: Config) -> Result<Arc<Hub>, String> {
         let metrics = Arc::new(Metrics::default());
-        Arc::new(Hub {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        Ok(Arc::new(Hub {
+            tls,
             authority: Authority::new(&config.secret),
             broker: Backend::new(&config, &metrics),
             metrics,
@@ -201,7 +210,16 @@ impl Hub {
             next_id: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
             config,
-        })
+        }))
+    }
+
+    /// The cookie attributes: `Secure` when the hub serves TLS.
+    fn cookie_attrs(&self) -> &'static str {
+        if self.tls.is_some() {
+            "Path=/; HttpOnly; SameSite=Strict; Secure"
+        } else {
+            "Path=/; HttpOnly; SameSite=Strict"
+        }
     }
 
     /// The hub's counters.
@@ -356,7 +374,27 @@ async fn drain(hub: &Arc<Hub>, listener: &TcpListener, tasks: &mut JoinSet<()>) 
     );
 }
 
-async fn connection(hub: Arc<Hub>, mut tcp: TcpStream) {
+async fn connection(hub: Arc<Hub>, tcp: TcpStream) {
+    match &hub.tls {
+        None => serve_stream(hub, tcp).await,
+        Some(acceptor) => {
+            let acceptor = acceptor.clone();
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_stream(hub, tls).await,
+                // A failed or slow TLS handshake: nothing to answer.
+                _ => {
+                    hub.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// One connection after TLS (if any): an HTTP request or a WebSocket.
+async fn serve_stream<S>(hub: Arc<Hub>, mut tcp: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut buf = Vec::new();
     let head =
         match tokio::time::timeout(Duration::from_secs(10), http::read_head(&mut tcp, &mut buf))
@@ -460,7 +498,7 @@ fn route(hub: &Hub, head: &Head, body: &[u8]) -> Response {
         ("POST", "/login") => login(hub, head, body),
         ("POST", "/logout") => Response::json(200, &serde_json::json!({})).header(
             "Set-Cookie",
-            format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+            format!("{SESSION_COOKIE}=; Max-Age=0; {}", hub.cookie_attrs()),
         ),
         ("POST", "/token") => {
             if !same_origin_post(hub, head) {
@@ -524,8 +562,9 @@ fn login(hub: &Hub, head: &Head, body: &[u8]) -> Response {
     Response::json(200, &serde_json::json!({ "user": name })).header(
         "Set-Cookie",
         format!(
-            "{SESSION_COOKIE}={cookie}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
-            ttl.as_secs()
+            "{SESSION_COOKIE}={cookie}; Max-Age={}; {}",
+            ttl.as_secs(),
+            hub.cookie_attrs()
         ),
     )
 }
@@ -635,7 +674,10 @@ struct Session {
     bucket: Bucket,
 }
 
-async fn websocket(hub: Arc<Hub>, tcp: TcpStream, buf: Vec<u8>, head: Head) {
+async fn websocket<S>(hub: Arc<Hub>, tcp: S, buf: Vec<u8>, head: Head)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (decided, reject) = match upgrade_auth(&hub, &head) {
         Ok(d) => (d, None),
         Err(r) => (None, Some(r)),
