@@ -169,7 +169,8 @@ impl Backend {
     ) -> Result<Published, BackendError> {
         match self {
             Backend::Memory(b) => Ok(b.publish(channel, from, payload)?),
-            Backend::Redis(r) => Ok(r.publish(channel, from, payload).await?),
+            // Boxed: the Redis call's state would otherwise sit in every connection's future.
+            Backend::Redis(r) => Ok(Box::pin(r.publish(channel, from, payload)).await?),
         }
     }
 
@@ -184,9 +185,9 @@ impl Backend {
     ) -> Result<Subscription, BackendError> {
         match self {
             Backend::Memory(b) => Ok(b.subscribe(channel, conn, outbox, last_seq, epoch, reply)?),
-            Backend::Redis(r) => Ok(r
-                .subscribe(channel, conn, outbox, last_seq, epoch, reply)
-                .await?),
+            Backend::Redis(r) => {
+                Ok(Box::pin(r.subscribe(channel, conn, outbox, last_seq, epoch, reply)).await?)
+            }
         }
     }
 }
@@ -246,6 +247,9 @@ impl Hub {
         o.config.keepalive_interval_ms = ms32(self.config.heartbeat);
         o.config.keepalive_timeout_ms = ms32(self.config.heartbeat_timeout);
         o.send_timeout = Some(self.config.send_timeout);
+        // Requests are small JSON frames: a small read buffer keeps idle connections cheap
+        // (messages up to --max-message are still assembled whole).
+        o.read_buffer_size = 4096;
         o
     }
 
@@ -379,8 +383,10 @@ async fn connection(hub: Arc<Hub>, tcp: TcpStream) {
         None => serve_stream(hub, tcp).await,
         Some(acceptor) => {
             let acceptor = acceptor.clone();
-            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => serve_stream(hub, tls).await,
+            // Boxed: the TLS states would otherwise enlarge every plain connection's future.
+            let accept = Box::pin(acceptor.accept(tcp));
+            match tokio::time::timeout(Duration::from_secs(10), accept).await {
+                Ok(Ok(tls)) => Box::pin(serve_stream(hub, tls)).await,
                 // A failed or slow TLS handshake: nothing to answer.
                 _ => {
                     hub.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
@@ -414,6 +420,16 @@ where
     if head.is_upgrade() {
         websocket(hub, tcp, buf, head).await;
     } else {
+        // Boxed: a WebSocket connection's future stays small.
+        Box::pin(http_request(hub, tcp, buf, head)).await;
+    }
+}
+
+async fn http_request<S>(hub: Arc<Hub>, mut tcp: S, mut buf: Vec<u8>, head: Head)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    {
         hub.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
         let rest = buf.split_off(head.len);
         let response = match tokio::time::timeout(
@@ -683,10 +699,15 @@ where
         Err(r) => (None, Some(r)),
     };
     let stream = http::Prefixed::new(buf, tcp);
-    let accepted = accept_with(stream, hub.ws_options(), move |_req| match reject {
-        None => Ok(Accept::new()),
-        Some(r) => Err(r),
-    })
+    // Boxed: the handshake's state is needed only until the connection is open.
+    let accepted = Box::pin(accept_with(
+        stream,
+        hub.ws_options(),
+        move |_req| match reject {
+            None => Ok(Accept::new()),
+            Some(r) => Err(r),
+        },
+    ))
     .await;
     let Ok(ws) = accepted else {
         return;
@@ -977,5 +998,22 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every connection's task holds this future: its size is memory per idle connection.
+    /// (Large states — TLS, the handshake, HTTP, Redis calls — are boxed for that reason.)
+    #[tokio::test]
+    async fn a_connection_future_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        let hub = super::Hub::new(super::Config::default()).unwrap();
+        let f = super::connection(hub, c);
+        let size = std::mem::size_of_val(&f);
+        assert!(size <= 4096, "connection future: {size} bytes");
     }
 }
