@@ -72,6 +72,11 @@ pub struct Config {
     /// This instance's name in `welcome`, `/healthz` and the logs (`--instance-id`,
     /// `HUB_INSTANCE_ID`; default: random).
     pub instance_id: String,
+    /// PEM certificate chain (`--tls-cert`): with `--tls-key`, the hub serves https:// and
+    /// wss:// only.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key (`--tls-key`).
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -105,6 +110,8 @@ impl Default for Config {
             drain_batch: 500,
             quiet: false,
             redis: None,
+            tls_cert: None,
+            tls_key: None,
             instance_id: {
                 let mut b = [0u8; 3];
                 crate::auth::fill_random(&mut b);
@@ -124,7 +131,7 @@ usage: wsmachine-hub [--host H] [--port P] [--secret S] [--allow-origin URL]...
                      [--max-subscriptions N] [--max-message N] [--rate N]
                      [--drop-oldest PREFIX]... [--token-ttl-s N] [--session-ttl-s N]
                      [--drain-s N] [--drain-batch N] [--redis redis://HOST:PORT[/DB]]
-                     [--instance-id NAME] [--quiet]
+                     [--instance-id NAME] [--tls-cert PEM --tls-key PEM] [--quiet]
 environment: PORT, HUB_HOST, HUB_SECRET, HUB_ALLOW_ORIGINS (comma-separated), HUB_DEMO_LOGIN=1,
              HUB_REDIS
 See docs/hub.md.";
@@ -219,6 +226,8 @@ impl Config {
                 "--drain-batch" => c.drain_batch = num(&value)?.max(1) as usize,
                 "--redis" => c.redis = Some(crate::resp::parse_url(&value)?),
                 "--instance-id" => c.instance_id = value,
+                "--tls-cert" => c.tls_cert = Some(value.into()),
+                "--tls-key" => c.tls_key = Some(value.into()),
                 _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
             }
         }
@@ -239,6 +248,9 @@ impl Config {
         }
         if self.heartbeat.is_zero() || self.heartbeat_timeout.is_zero() {
             return Err("--heartbeat-ms and --heartbeat-timeout-ms must be > 0".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
         }
         if self.auth_timeout.is_zero() {
             return Err("--auth-timeout-ms must be > 0".into());

@@ -67,6 +67,41 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// Parses a complete request head at the start of `buf`; `Ok(None)` while incomplete.
+/// (A plain function: the header array does not live in the caller's future.)
+fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let target = req.path.unwrap_or("/");
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p.to_string(), Some(q.to_string())),
+                None => (target.to_string(), None),
+            };
+            let headers = req
+                .headers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.to_ascii_lowercase(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
+                .collect();
+            Ok(Some(Head {
+                method: req.method.unwrap_or("").to_string(),
+                path,
+                query,
+                headers,
+                len,
+            }))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+    }
+}
+
 /// Reads a request head into `buf` (which keeps every byte read). `Ok(None)` when the peer
 /// closed before sending anything.
 pub async fn read_head<S: AsyncRead + Unpin>(
@@ -74,35 +109,8 @@ pub async fn read_head<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
 ) -> io::Result<Option<Head>> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let target = req.path.unwrap_or("/");
-                let (path, query) = match target.split_once('?') {
-                    Some((p, q)) => (p.to_string(), Some(q.to_string())),
-                    None => (target.to_string(), None),
-                };
-                let headers = req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_ascii_lowercase(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect();
-                return Ok(Some(Head {
-                    method: req.method.unwrap_or("").to_string(),
-                    path,
-                    query,
-                    headers,
-                    len,
-                }));
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        if let Some(head) = parse_head(buf)? {
+            return Ok(Some(head));
         }
         if buf.len() >= MAX_HEAD {
             return Err(io::Error::new(
@@ -110,15 +118,14 @@ pub async fn read_head<S: AsyncRead + Unpin>(
                 "request head too large",
             ));
         }
-        let mut chunk = [0u8; 2048];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            if buf.is_empty() {
+        buf.reserve(2048);
+        let was_empty = buf.is_empty();
+        if stream.read_buf(buf).await? == 0 {
+            if was_empty {
                 return Ok(None);
             }
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -140,12 +147,10 @@ pub async fn read_body<S: AsyncRead + Unpin>(
         return Err(io::Error::new(io::ErrorKind::InvalidData, "body too large"));
     }
     while buf.len() < len {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
+        buf.reserve(len - buf.len());
+        if stream.read_buf(&mut buf).await? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
     buf.truncate(len);
     Ok(buf)

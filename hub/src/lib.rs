@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod redis_broker;
 pub mod resp;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use wsmachine_tokio::tokio_rustls;
 use wsmachine_tokio::{accept_with, Accept, CloseCode, Error as WsError, Message, Options, Reject};
 
 use auth::{Action, Authority};
@@ -51,6 +53,7 @@ const CLIENT_JS: &str = include_str!("../js/wsmachine-client.js");
 /// Shared state of one hub.
 pub struct Hub {
     config: Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     authority: Authority,
     broker: Backend,
     metrics: Arc<Metrics>,
@@ -166,7 +169,8 @@ impl Backend {
     ) -> Result<Published, BackendError> {
         match self {
             Backend::Memory(b) => Ok(b.publish(channel, from, payload)?),
-            Backend::Redis(r) => Ok(r.publish(channel, from, payload).await?),
+            // Boxed: the Redis call's state would otherwise sit in every connection's future.
+            Backend::Redis(r) => Ok(Box::pin(r.publish(channel, from, payload)).await?),
         }
     }
 
@@ -181,19 +185,25 @@ impl Backend {
     ) -> Result<Subscription, BackendError> {
         match self {
             Backend::Memory(b) => Ok(b.subscribe(channel, conn, outbox, last_seq, epoch, reply)?),
-            Backend::Redis(r) => Ok(r
-                .subscribe(channel, conn, outbox, last_seq, epoch, reply)
-                .await?),
+            Backend::Redis(r) => {
+                Ok(Box::pin(r.subscribe(channel, conn, outbox, last_seq, epoch, reply)).await?)
+            }
         }
     }
 }
 
 impl Hub {
     /// A hub with `config` (with `config.redis`, it connects to Redis in the background:
-    /// call it inside a tokio runtime).
-    pub fn new(config: Config) -> Arc<Hub> {
+    /// call it inside a tokio runtime). Fails when the TLS certificate or key cannot be used.
+    pub fn new(config: Config) -> Result<Arc<Hub>, String> {
         let metrics = Arc::new(Metrics::default());
-        Arc::new(Hub {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        Ok(Arc::new(Hub {
+            tls,
             authority: Authority::new(&config.secret),
             broker: Backend::new(&config, &metrics),
             metrics,
@@ -201,7 +211,16 @@ impl Hub {
             next_id: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
             config,
-        })
+        }))
+    }
+
+    /// The cookie attributes: `Secure` when the hub serves TLS.
+    fn cookie_attrs(&self) -> &'static str {
+        if self.tls.is_some() {
+            "Path=/; HttpOnly; SameSite=Strict; Secure"
+        } else {
+            "Path=/; HttpOnly; SameSite=Strict"
+        }
     }
 
     /// The hub's counters.
@@ -228,6 +247,9 @@ impl Hub {
         o.config.keepalive_interval_ms = ms32(self.config.heartbeat);
         o.config.keepalive_timeout_ms = ms32(self.config.heartbeat_timeout);
         o.send_timeout = Some(self.config.send_timeout);
+        // Requests are small JSON frames: a small read buffer keeps idle connections cheap
+        // (messages up to --max-message are still assembled whole).
+        o.read_buffer_size = 4096;
         o
     }
 
@@ -356,7 +378,29 @@ async fn drain(hub: &Arc<Hub>, listener: &TcpListener, tasks: &mut JoinSet<()>) 
     );
 }
 
-async fn connection(hub: Arc<Hub>, mut tcp: TcpStream) {
+async fn connection(hub: Arc<Hub>, tcp: TcpStream) {
+    match &hub.tls {
+        None => serve_stream(hub, tcp).await,
+        Some(acceptor) => {
+            let acceptor = acceptor.clone();
+            // Boxed: the TLS states would otherwise enlarge every plain connection's future.
+            let accept = Box::pin(acceptor.accept(tcp));
+            match tokio::time::timeout(Duration::from_secs(10), accept).await {
+                Ok(Ok(tls)) => Box::pin(serve_stream(hub, tls)).await,
+                // A failed or slow TLS handshake: nothing to answer.
+                _ => {
+                    hub.metrics.tls_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// One connection after TLS (if any): an HTTP request or a WebSocket.
+async fn serve_stream<S>(hub: Arc<Hub>, mut tcp: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut buf = Vec::new();
     let head =
         match tokio::time::timeout(Duration::from_secs(10), http::read_head(&mut tcp, &mut buf))
@@ -376,6 +420,16 @@ async fn connection(hub: Arc<Hub>, mut tcp: TcpStream) {
     if head.is_upgrade() {
         websocket(hub, tcp, buf, head).await;
     } else {
+        // Boxed: a WebSocket connection's future stays small.
+        Box::pin(http_request(hub, tcp, buf, head)).await;
+    }
+}
+
+async fn http_request<S>(hub: Arc<Hub>, mut tcp: S, mut buf: Vec<u8>, head: Head)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    {
         hub.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
         let rest = buf.split_off(head.len);
         let response = match tokio::time::timeout(
@@ -460,7 +514,7 @@ fn route(hub: &Hub, head: &Head, body: &[u8]) -> Response {
         ("POST", "/login") => login(hub, head, body),
         ("POST", "/logout") => Response::json(200, &serde_json::json!({})).header(
             "Set-Cookie",
-            format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+            format!("{SESSION_COOKIE}=; Max-Age=0; {}", hub.cookie_attrs()),
         ),
         ("POST", "/token") => {
             if !same_origin_post(hub, head) {
@@ -524,8 +578,9 @@ fn login(hub: &Hub, head: &Head, body: &[u8]) -> Response {
     Response::json(200, &serde_json::json!({ "user": name })).header(
         "Set-Cookie",
         format!(
-            "{SESSION_COOKIE}={cookie}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict",
-            ttl.as_secs()
+            "{SESSION_COOKIE}={cookie}; Max-Age={}; {}",
+            ttl.as_secs(),
+            hub.cookie_attrs()
         ),
     )
 }
@@ -635,16 +690,24 @@ struct Session {
     bucket: Bucket,
 }
 
-async fn websocket(hub: Arc<Hub>, tcp: TcpStream, buf: Vec<u8>, head: Head) {
+async fn websocket<S>(hub: Arc<Hub>, tcp: S, buf: Vec<u8>, head: Head)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (decided, reject) = match upgrade_auth(&hub, &head) {
         Ok(d) => (d, None),
         Err(r) => (None, Some(r)),
     };
     let stream = http::Prefixed::new(buf, tcp);
-    let accepted = accept_with(stream, hub.ws_options(), move |_req| match reject {
-        None => Ok(Accept::new()),
-        Some(r) => Err(r),
-    })
+    // Boxed: the handshake's state is needed only until the connection is open.
+    let accepted = Box::pin(accept_with(
+        stream,
+        hub.ws_options(),
+        move |_req| match reject {
+            None => Ok(Accept::new()),
+            Some(r) => Err(r),
+        },
+    ))
     .await;
     let Ok(ws) = accepted else {
         return;
@@ -935,5 +998,22 @@ where
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every connection's task holds this future: its size is memory per idle connection.
+    /// (Large states — TLS, the handshake, HTTP, Redis calls — are boxed for that reason.)
+    #[tokio::test]
+    async fn a_connection_future_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        let hub = super::Hub::new(super::Config::default()).unwrap();
+        let f = super::connection(hub, c);
+        let size = std::mem::size_of_val(&f);
+        assert!(size <= 4096, "connection future: {size} bytes");
     }
 }

@@ -30,8 +30,21 @@ async fn main() {
             "broker": if config.redis.is_some() { "redis" } else { "memory" },
         }),
     );
-    println!("wsmachine-hub: listening on http://{bound}/");
-    let hub = wsmachine_hub::Hub::new(config);
+    println!(
+        "wsmachine-hub: listening on {}://{bound}/",
+        if config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    );
+    let hub = match wsmachine_hub::Hub::new(config) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("wsmachine-hub: {e}");
+            std::process::exit(2);
+        }
+    };
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

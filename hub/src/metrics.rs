@@ -38,6 +38,8 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// HTTP requests served (not upgrades).
     pub http_requests: AtomicU64,
+    /// TLS handshakes that failed or timed out.
+    pub tls_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -147,6 +149,12 @@ impl Metrics {
             "counter",
             "Plain HTTP requests served.",
             g(&self.http_requests),
+        );
+        put(
+            "tls_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out.",
+            g(&self.tls_failures),
         );
         put(
             "channels",

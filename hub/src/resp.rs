@@ -150,12 +150,13 @@ impl Conn {
                     if self.buf.len() > MAX_REPLY {
                         return Err(bad("reply too large"));
                     }
-                    let mut chunk = [0u8; 16 * 1024];
-                    let n = self.stream.read(&mut chunk).await?;
+                    // Straight into the buffer (a stack chunk would live in every future
+                    // that awaits a command).
+                    self.buf.reserve(16 * 1024);
+                    let n = self.stream.read_buf(&mut self.buf).await?;
                     if n == 0 {
                         return Err(io::ErrorKind::UnexpectedEof.into());
                     }
-                    self.buf.extend_from_slice(&chunk[..n]);
                 }
             }
         }

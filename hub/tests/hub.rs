@@ -34,7 +34,7 @@ async fn start(tweak: impl FnOnce(&mut Config)) -> Running {
         ..Config::default()
     };
     tweak(&mut c);
-    let hub = Hub::new(c);
+    let hub = Hub::new(c).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
