@@ -13,6 +13,11 @@
 // On every (re)connect it gets a fresh token when the auth mode needs one, re-subscribes, and
 // resumes each channel from the last seq it saw: the hub replays what was missed, or says
 // recovered: false when its history no longer reaches back (a "gap" event).
+//
+// Fallback: after `sseAfter` (3) upgrades in a row that fail before the socket opens (a
+// proxy or network that blocks WebSockets), it switches to Server-Sent Events: one
+// EventSource per channel on /sse (resuming by seq like the WebSocket) and POST /publish for
+// sending. `transport: "sse"` starts there; `transport: "websocket"` never falls back.
 
 const RETRY_CODES = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
 
@@ -28,6 +33,8 @@ export class HubClient extends EventTarget {
    * @param {number} [options.maxQueued]  publishes queued while disconnected.
    * @param {number} [options.initialDelay] @param {number} [options.maxDelay]
    * @param {number} [options.jitter]  fraction, e.g. 0.25 for ±25 %.
+   * @param {"auto"|"websocket"|"sse"} [options.transport]
+   * @param {number} [options.sseAfter]  failed upgrades in a row before falling back to SSE.
    */
   constructor(url, options = {}) {
     super();
@@ -40,8 +47,13 @@ export class HubClient extends EventTarget {
       initialDelay: 1000,
       maxDelay: 30000,
       jitter: 0.25,
+      transport: "auto",
+      sseAfter: 3,
       ...options,
     };
+    this.transport = this.options.transport === "sse" ? "sse" : "websocket";
+    this.failedUpgrades = 0;
+    this.sources = new Map(); // SSE: channel -> EventSource
     this.state = "idle"; // idle, connecting, open, reconnecting, closed
     this.user = null;
     this.reconnects = 0;
@@ -75,6 +87,7 @@ export class HubClient extends EventTarget {
 
   async connect() {
     if (this.state === "closed") return;
+    if (this.transport === "sse") return this._startSse();
     this._setState(this.attempt === 0 ? "connecting" : "reconnecting");
     let token = null;
     try {
@@ -86,7 +99,10 @@ export class HubClient extends EventTarget {
     const query = this.options.auth === "token" ? `token=${encodeURIComponent(token)}` : "";
     const ws = new WebSocket(this._wsUrl(query));
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
+      this.failedUpgrades = 0;
       if (this.options.auth === "message") ws.send(JSON.stringify({ type: "auth", token }));
     };
     ws.onmessage = (ev) => this._frame(ev.data);
@@ -96,7 +112,14 @@ export class HubClient extends EventTarget {
       for (const [, p] of this.pending) p.reject(new Error(`connection closed (${ev.code}) before the answer`));
       this.pending.clear();
       this.dispatchEvent(new CustomEvent("close", { detail: { code: ev.code, reason: ev.reason } }));
-      if (this.state !== "closed") this._retry(ev.code, ev.reason);
+      if (!opened) this.failedUpgrades += 1;
+      if (this.state === "closed") return;
+      if (this.options.transport === "auto" && this.failedUpgrades >= this.options.sseAfter) {
+        this.transport = "sse";
+        this._setState("reconnecting", { transport: "sse" });
+        return this._startSse();
+      }
+      this._retry(ev.code, ev.reason);
     };
   }
 
@@ -164,6 +187,66 @@ export class HubClient extends EventTarget {
     }
   }
 
+  // --- SSE fallback -------------------------------------------------------------------
+
+  async _startSse() {
+    if (!this.user) {
+      const me = await fetch("/me", { credentials: "same-origin" }).catch(() => null);
+      if (me && me.ok) this.user = (await me.json()).user;
+    }
+    for (const name of this.channels.keys()) this._openSource(name);
+    if (this.channels.size === 0) this._setState("open", { transport: "sse", user: this.user });
+  }
+
+  async _openSource(name, attempt = 0) {
+    const pos = this.channels.get(name);
+    if (!pos || this.state === "closed") return;
+    const q = new URLSearchParams({ channel: name, last_seq: String(pos.seq === null ? 0 : pos.seq) });
+    if (pos.epoch) q.set("epoch", pos.epoch);
+    if (this.options.auth !== "cookie") {
+      try {
+        q.set("token", await this._token());
+      } catch {
+        /* retried below */
+      }
+    }
+    const es = new EventSource(`/sse?${q}`, { withCredentials: true });
+    this.sources.set(name, es);
+    es.addEventListener("subscribed", (e) => {
+      attempt = 0;
+      if (this.state !== "open") this._setState("open", { transport: "sse", user: this.user });
+      this._frame(e.data);
+    });
+    es.addEventListener("message", (e) => this._frame(e.data));
+    const reopen = () => {
+      es.close();
+      if (this.sources.get(name) !== es || this.state === "closed") return;
+      this.sources.delete(name);
+      const base = Math.min(this.options.maxDelay, this.options.initialDelay * 2 ** attempt);
+      const delay = Math.round(base * (1 + this.options.jitter * (2 * Math.random() - 1)));
+      this._setState("reconnecting", { transport: "sse", delay });
+      this.timer = setTimeout(() => {
+        this.reconnects += 1;
+        this._openSource(name, attempt + 1);
+      }, delay);
+    };
+    // Reopened by hand (fresh token, current seq) rather than by EventSource's own retry.
+    es.addEventListener("close", reopen);
+    es.onerror = reopen;
+  }
+
+  async _publishHttp(msg) {
+    const r = await fetch("/publish", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ channel: msg.channel, payload: msg.payload }),
+    });
+    const m = await r.json().catch(() => ({}));
+    if (!r.ok) throw Object.assign(new Error(m.message || `HTTP ${r.status}`), { code: m.code });
+    return m;
+  }
+
   _answer(m, failed = false) {
     if (m.id === undefined) return;
     const p = this.pending.get(m.id);
@@ -192,13 +275,19 @@ export class HubClient extends EventTarget {
     if (this.channels.has(channel)) return;
     const pos = { seq: null, epoch: null };
     this.channels.set(channel, pos);
-    if (this.state === "open") this._subscribe(channel, pos);
+    if (this.transport === "sse") this._openSource(channel);
+    else if (this.state === "open") this._subscribe(channel, pos);
   }
 
   /** Unsubscribes from `channel`. */
   unsubscribe(channel) {
     this.channels.delete(channel);
-    if (this.state === "open") this._send({ type: "unsubscribe", channel });
+    const es = this.sources.get(channel);
+    if (es) {
+      this.sources.delete(channel);
+      es.close();
+    }
+    if (this.transport === "websocket" && this.state === "open") this._send({ type: "unsubscribe", channel });
   }
 
   /**
@@ -211,6 +300,7 @@ export class HubClient extends EventTarget {
     return new Promise((resolve, reject) => {
       const msg = { type: "publish", channel, payload };
       const waiter = { resolve, reject };
+      if (this.transport === "sse") return this._publishHttp(msg).then(resolve, reject);
       if (this.state !== "open" || !this.ws) {
         if (this.state === "closed" || this.queued.length >= this.options.maxQueued) {
           return reject(new Error("not connected and the queue is full"));
@@ -230,5 +320,7 @@ export class HubClient extends EventTarget {
     this._setState("closed", { code: 1000 });
     clearTimeout(this.timer);
     if (this.ws) this.ws.close(1000, "bye");
+    for (const es of this.sources.values()) es.close();
+    this.sources.clear();
   }
 }

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod protocol;
 pub mod redis_broker;
 pub mod resp;
+mod sse;
 mod tls;
 
 use std::collections::{HashMap, HashSet};
@@ -60,6 +61,8 @@ pub struct Hub {
     draining: AtomicBool,
     next_id: AtomicU64,
     connections: Mutex<HashMap<u64, Arc<Outbox>>>,
+    /// Publish rate limits of `POST /publish`, per user.
+    http_buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 fn unix_ms() -> u64 {
@@ -210,6 +213,7 @@ impl Hub {
             draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             connections: Mutex::new(HashMap::new()),
+            http_buckets: Mutex::new(HashMap::new()),
             config,
         }))
     }
@@ -429,8 +433,11 @@ async fn http_request<S>(hub: Arc<Hub>, mut tcp: S, mut buf: Vec<u8>, head: Head
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    hub.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    if head.method == "GET" && head.path == "/sse" {
+        return sse::stream(hub, tcp, head).await;
+    }
     {
-        hub.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
         let rest = buf.split_off(head.len);
         let response = match tokio::time::timeout(
             Duration::from_secs(10),
@@ -438,6 +445,9 @@ where
         )
         .await
         {
+            Ok(Ok(body)) if head.method == "POST" && head.path == "/publish" => {
+                sse::publish(&hub, &head, &body).await
+            }
             Ok(Ok(body)) => route(&hub, &head, &body),
             Ok(Err(e)) => Response::text(400, &e.to_string()),
             Err(_) => Response::text(408, "request timeout"),
@@ -538,7 +548,9 @@ fn route(hub: &Hub, head: &Head, body: &[u8]) -> Response {
             }
         }
         (_, "/" | "/index.html" | "/wsmachine-client.js" | "/healthz" | "/metrics" | "/me")
-        | (_, "/login" | "/logout" | "/token") => Response::text(405, "method not allowed"),
+        | (_, "/login" | "/logout" | "/token" | "/publish" | "/sse") => {
+            Response::text(405, "method not allowed")
+        }
         _ => Response::text(404, "not found"),
     }
 }

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// HTTP requests served (not upgrades).
     pub http_requests: AtomicU64,
+    /// Open SSE streams (gauge).
+    pub sse_streams: AtomicU64,
     /// TLS handshakes that failed or timed out.
     pub tls_failures: AtomicU64,
 }
@@ -149,6 +151,12 @@ impl Metrics {
             "counter",
             "Plain HTTP requests served.",
             g(&self.http_requests),
+        );
+        put(
+            "sse_streams",
+            "gauge",
+            "Open Server-Sent Events streams (the fallback).",
+            g(&self.sse_streams),
         );
         put(
             "tls_failures_total",

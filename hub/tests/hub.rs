@@ -716,3 +716,138 @@ async fn http_endpoints() {
     let (s, _, _) = http(r2.addr, "POST", "/login", &[], r#"{"name":"a"}"#).await;
     assert_eq!(s, 404);
 }
+
+/// Reads from an SSE stream until `needle` has arrived; returns everything read.
+async fn sse_until(s: &mut TcpStream, seen: &mut String, needle: &str) {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(T, async {
+        while !seen.contains(needle) {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "SSE stream ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} in {seen}"));
+}
+
+async fn sse_open(addr: SocketAddr, query: &str, headers: &[(&str, &str)]) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut req =
+        format!("GET /sse?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    sse_until(&mut s, &mut seen, "\r\n\r\n").await;
+    (s, seen)
+}
+
+#[tokio::test]
+async fn sse_fallback_streams_resumes_and_publishes() {
+    let mut r = start(|_| {}).await;
+    let cookie = login(r.addr, "sam").await;
+    let (mut s, mut seen) = sse_open(r.addr, "channel=chat.sse", &[("Cookie", &cookie)]).await;
+    assert!(
+        seen.starts_with("HTTP/1.1 200") && seen.contains("text/event-stream"),
+        "{seen}"
+    );
+    sse_until(&mut s, &mut seen, "event: subscribed").await;
+    // POST /publish: acked with seq; the stream gets it with id epoch:seq.
+    let (status, _, body) = http(
+        r.addr,
+        "POST",
+        "/publish",
+        &[("Cookie", &cookie)],
+        r#"{"channel":"chat.sse","payload":{"text":"via sse"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ack: Value = serde_json::from_str(&body).unwrap();
+    let epoch = ack["epoch"].as_str().unwrap().to_string();
+    assert_eq!(ack["seq"], 1);
+    sse_until(
+        &mut s,
+        &mut seen,
+        &format!("id: {epoch}:1\nevent: message\ndata: {{"),
+    )
+    .await;
+    assert!(seen.contains("via sse"));
+    drop(s);
+    // Two more while away; Last-Event-ID resumes after seq 1.
+    for n in [2, 3] {
+        let (status, _, _) = http(
+            r.addr,
+            "POST",
+            "/publish",
+            &[("Cookie", &cookie)],
+            &format!(r#"{{"channel":"chat.sse","payload":{n}}}"#),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let last = format!("{epoch}:1");
+    let (mut s, mut seen) = sse_open(
+        r.addr,
+        "channel=chat.sse",
+        &[("Cookie", &cookie), ("Last-Event-ID", &last)],
+    )
+    .await;
+    sse_until(&mut s, &mut seen, &format!("id: {epoch}:3\n")).await;
+    assert!(
+        seen.contains("\"recovered\":true") && seen.contains("\"replayed\":2"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(&format!("id: {epoch}:1\n")),
+        "seq 1 replayed again"
+    );
+    // A single-use token works once, in the query string.
+    let t = token(r.addr, &cookie).await;
+    let (_held, head) = sse_open(r.addr, &format!("channel=chat.sse&token={t}"), &[]).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (_, head) = sse_open(r.addr, &format!("channel=chat.sse&token={t}"), &[]).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    // Refusals.
+    let (_, head) = sse_open(r.addr, "channel=chat.sse", &[]).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let (_, head) = sse_open(r.addr, "channel=user.other", &[("Cookie", &cookie)]).await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    let (_, head) = sse_open(r.addr, "channel=bad%20name", &[("Cookie", &cookie)]).await;
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    for (headers, body, want) in [
+        (vec![], r#"{"channel":"c","payload":1}"#, 401),
+        (
+            vec![("Cookie", cookie.as_str())],
+            r#"{"channel":"user.other","payload":1}"#,
+            403,
+        ),
+        (vec![("Cookie", cookie.as_str())], r#"{"channel":"c"}"#, 400),
+        (
+            vec![
+                ("Cookie", cookie.as_str()),
+                ("Origin", "http://evil.example"),
+            ],
+            r#"{"channel":"c","payload":1}"#,
+            403,
+        ),
+    ] {
+        let (status, _, body) = http(r.addr, "POST", "/publish", &headers, body).await;
+        assert_eq!(status, want, "{body}");
+    }
+    // Two streams open (the first one, dropped, was noticed and closed).
+    let t0 = std::time::Instant::now();
+    while r.hub.metrics().sse_streams.load(Ordering::Relaxed) != 2 {
+        assert!(
+            t0.elapsed() < T,
+            "sse_streams {}",
+            r.hub.metrics().sse_streams.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Drain: the stream gets a close event with 1001, then ends.
+    r.stop.take().unwrap().send(()).unwrap();
+    sse_until(&mut s, &mut seen, "event: close\ndata: {\"code\":1001").await;
+}

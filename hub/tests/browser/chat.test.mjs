@@ -173,3 +173,17 @@ test("token and first-message auth from the browser", async () => {
     await x.context.close();
   }
 });
+
+test("falls back to Server-Sent Events when the upgrade keeps failing", async () => {
+  // /nows refuses every upgrade (404): after two failures the client switches to SSE.
+  const sse = await joined("sia", "?ws=/nows&sseAfter=2&initialDelay=100");
+  assert.equal(await sse.page.textContent("#transport"), "sse");
+  const ws = await joined("wes");
+  assert.equal(await ws.page.textContent("#transport"), "websocket");
+  await say(sse.page, "hello over sse");
+  await sees(ws.page, "hello over sse");
+  await say(ws.page, "hello over websocket");
+  await sees(sse.page, "hello over websocket");
+  await sse.page.screenshot({ path: path.join(ARTIFACTS, "4-sse-fallback.png") });
+  for (const x of [sse, ws]) await x.context.close();
+});
