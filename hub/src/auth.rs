@@ -182,19 +182,106 @@ pub enum Action {
     Publish,
 }
 
-/// Channel permissions (docs/hub.md, "Permissions"):
-/// * `user.<name>` and `user.<name>.*`: only `<name>` may subscribe and publish;
-/// * `announce.*`: everybody may subscribe, only admins publish;
-/// * every other channel: every authenticated user.
-pub fn permitted(user: &str, admin: bool, channel: &str, action: Action) -> bool {
-    if let Some(rest) = channel.strip_prefix("user.") {
-        let owner = rest.split('.').next().unwrap_or("");
-        return owner == user;
+/// Who a permission rule admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Every authenticated user.
+    All,
+    /// Users given with `--admin`.
+    Admins,
+    /// The user named by the channel: the segment right after the rule's prefix
+    /// (`user.<name>`, `user.<name>.inbox`).
+    Owner,
+    /// Nobody.
+    None,
+}
+
+impl Who {
+    fn parse(s: &str) -> Option<Who> {
+        Some(match s {
+            "all" => Who::All,
+            "admins" => Who::Admins,
+            "owner" => Who::Owner,
+            "none" => Who::None,
+            _ => return None,
+        })
     }
-    if channel == "announce" || channel.starts_with("announce.") {
-        return action == Action::Subscribe || admin;
+}
+
+/// One channel permission rule: channels starting with `prefix`, who may subscribe, who may
+/// publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Channel name prefix ("" matches every channel).
+    pub prefix: String,
+    /// Who may subscribe.
+    pub subscribe: Who,
+    /// Who may publish.
+    pub publish: Who,
+}
+
+impl Rule {
+    /// Parses `PREFIX:SUBSCRIBE:PUBLISH` (`--acl`), e.g. `ticker.:all:admins`; each of
+    /// SUBSCRIBE and PUBLISH is `all`, `admins`, `owner` or `none`.
+    pub fn parse(s: &str) -> Result<Rule, String> {
+        let mut it = s.rsplitn(3, ':');
+        let (Some(publish), Some(subscribe), Some(prefix)) = (it.next(), it.next(), it.next())
+        else {
+            return Err(format!("--acl {s}: expected PREFIX:SUBSCRIBE:PUBLISH"));
+        };
+        let who = |w: &str| {
+            Who::parse(w)
+                .ok_or_else(|| format!("--acl {s}: {w}: expected all, admins, owner or none"))
+        };
+        Ok(Rule {
+            prefix: prefix.to_string(),
+            subscribe: who(subscribe)?,
+            publish: who(publish)?,
+        })
     }
-    true
+}
+
+/// The built-in rules (docs/hub.md, "Permissions"): `user.<name>…` only for `<name>`;
+/// `announce…` read by all, published by admins; everything else open to every
+/// authenticated user. `--acl` rules come after them and win on the same prefix.
+pub fn default_rules() -> Vec<Rule> {
+    let r = |prefix: &str, subscribe, publish| Rule {
+        prefix: prefix.into(),
+        subscribe,
+        publish,
+    };
+    vec![
+        r("", Who::All, Who::All),
+        r("user.", Who::Owner, Who::Owner),
+        r("announce", Who::All, Who::Admins),
+    ]
+}
+
+/// Whether `user` (an admin or not) may do `action` on `channel` under `rules`: the rule with
+/// the longest matching prefix decides (the last one of equal length).
+pub fn permitted(rules: &[Rule], user: &str, admin: bool, channel: &str, action: Action) -> bool {
+    let Some(rule) = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| channel.starts_with(r.prefix.as_str()))
+        .max_by_key(|(i, r)| (r.prefix.len(), *i))
+        .map(|(_, r)| r)
+    else {
+        return false;
+    };
+    let who = match action {
+        Action::Subscribe => rule.subscribe,
+        Action::Publish => rule.publish,
+    };
+    match who {
+        Who::All => true,
+        Who::Admins => admin,
+        Who::None => false,
+        Who::Owner => {
+            let rest = &channel[rule.prefix.len()..];
+            !user.is_empty() && rest.split('.').next() == Some(user)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -243,14 +330,64 @@ mod tests {
 
     #[test]
     fn permissions() {
-        assert!(permitted("al", false, "chat", Action::Publish));
-        assert!(permitted("al", false, "user.al", Action::Subscribe));
-        assert!(permitted("al", false, "user.al.inbox", Action::Publish));
-        assert!(!permitted("bo", false, "user.al", Action::Subscribe));
-        assert!(!permitted("bo", false, "user.al.inbox", Action::Publish));
-        assert!(permitted("bo", false, "announce.news", Action::Subscribe));
-        assert!(!permitted("bo", false, "announce.news", Action::Publish));
-        assert!(permitted("bo", true, "announce", Action::Publish));
+        let d = default_rules();
+        assert!(permitted(&d, "al", false, "chat", Action::Publish));
+        assert!(permitted(&d, "al", false, "user.al", Action::Subscribe));
+        assert!(permitted(&d, "al", false, "user.al.inbox", Action::Publish));
+        assert!(!permitted(&d, "bo", false, "user.al", Action::Subscribe));
+        assert!(!permitted(
+            &d,
+            "bo",
+            false,
+            "user.al.inbox",
+            Action::Publish
+        ));
+        assert!(!permitted(&d, "al", false, "user.alex", Action::Subscribe));
+        assert!(permitted(
+            &d,
+            "bo",
+            false,
+            "announce.news",
+            Action::Subscribe
+        ));
+        assert!(!permitted(
+            &d,
+            "bo",
+            false,
+            "announce.news",
+            Action::Publish
+        ));
+        assert!(permitted(&d, "bo", true, "announce", Action::Publish));
+        // Configured rules: longest prefix wins, later wins on the same prefix.
+        let mut r = d.clone();
+        r.push(Rule::parse("ticker.:all:admins").unwrap());
+        r.push(Rule::parse("ticker.secret.:admins:admins").unwrap());
+        r.push(Rule::parse(":all:none").unwrap());
+        assert!(permitted(&r, "bo", false, "ticker.btc", Action::Subscribe));
+        assert!(!permitted(&r, "bo", false, "ticker.btc", Action::Publish));
+        assert!(!permitted(
+            &r,
+            "bo",
+            false,
+            "ticker.secret.x",
+            Action::Subscribe
+        ));
+        assert!(permitted(
+            &r,
+            "root",
+            true,
+            "ticker.secret.x",
+            Action::Subscribe
+        ));
+        assert!(
+            !permitted(&r, "bo", false, "chat", Action::Publish),
+            "later '' rule wins"
+        );
+        assert!(permitted(&r, "bo", false, "user.bo", Action::Publish));
+        for bad in ["x", "x:all", "x:all:some", "x:maybe:all"] {
+            assert!(Rule::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Rule::parse("a:b:c:all:none").unwrap().prefix, "a:b:c");
         assert!(valid_user("a-b_9"));
         assert!(!valid_user("a b"));
         assert!(!valid_user(""));

@@ -77,6 +77,9 @@ pub struct Config {
     pub tls_cert: Option<std::path::PathBuf>,
     /// PEM private key (`--tls-key`).
     pub tls_key: Option<std::path::PathBuf>,
+    /// Channel permission rules: the built-in ones, then `--acl PREFIX:SUBSCRIBE:PUBLISH`
+    /// (repeatable; the longest matching prefix decides, the later rule on a tie).
+    pub acl: Vec<crate::auth::Rule>,
 }
 
 impl Default for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             drain_batch: 500,
             quiet: false,
             redis: None,
+            acl: crate::auth::default_rules(),
             tls_cert: None,
             tls_key: None,
             instance_id: {
@@ -131,7 +135,8 @@ usage: wsmachine-hub [--host H] [--port P] [--secret S] [--allow-origin URL]...
                      [--max-subscriptions N] [--max-message N] [--rate N]
                      [--drop-oldest PREFIX]... [--token-ttl-s N] [--session-ttl-s N]
                      [--drain-s N] [--drain-batch N] [--redis redis://HOST:PORT[/DB]]
-                     [--instance-id NAME] [--tls-cert PEM --tls-key PEM] [--quiet]
+                     [--instance-id NAME] [--tls-cert PEM --tls-key PEM]
+                     [--acl PREFIX:SUBSCRIBE:PUBLISH]... [--quiet]
 environment: PORT, HUB_HOST, HUB_SECRET, HUB_ALLOW_ORIGINS (comma-separated), HUB_DEMO_LOGIN=1,
              HUB_REDIS
 See docs/hub.md.";
@@ -226,6 +231,7 @@ impl Config {
                 "--drain-batch" => c.drain_batch = num(&value)?.max(1) as usize,
                 "--redis" => c.redis = Some(crate::resp::parse_url(&value)?),
                 "--instance-id" => c.instance_id = value,
+                "--acl" => c.acl.push(crate::auth::Rule::parse(&value)?),
                 "--tls-cert" => c.tls_cert = Some(value.into()),
                 "--tls-key" => c.tls_key = Some(value.into()),
                 _ => return Err(format!("unknown flag {flag}\n{USAGE}")),

@@ -902,7 +902,7 @@ where
             last_seq,
             epoch,
         } => {
-            if !auth::permitted(&user, s.admin, channel, Action::Subscribe) {
+            if !auth::permitted(&hub.config.acl, &user, s.admin, channel, Action::Subscribe) {
                 return err(
                     s,
                     id.as_ref(),
@@ -973,7 +973,7 @@ where
             channel,
             payload,
         } => {
-            if !auth::permitted(&user, s.admin, channel, Action::Publish) {
+            if !auth::permitted(&hub.config.acl, &user, s.admin, channel, Action::Publish) {
                 return err(s, id.as_ref(), ErrorCode::Forbidden, "may not publish here");
             }
             if !s.bucket.take() {

@@ -75,7 +75,13 @@ pub(crate) async fn publish(hub: &Hub, head: &Head, body: &[u8]) -> Response {
     if !protocol::valid_channel(req.channel) {
         return error(400, ErrorCode::BadRequest, "invalid channel name");
     }
-    if !auth::permitted(&user, hub.is_admin(&user), req.channel, Action::Publish) {
+    if !auth::permitted(
+        &hub.config.acl,
+        &user,
+        hub.is_admin(&user),
+        req.channel,
+        Action::Publish,
+    ) {
         return error(403, ErrorCode::Forbidden, "may not publish here");
     }
     {
@@ -181,7 +187,13 @@ where
             .await;
         return;
     };
-    if !auth::permitted(&user, hub.is_admin(&user), &channel, Action::Subscribe) {
+    if !auth::permitted(
+        &hub.config.acl,
+        &user,
+        hub.is_admin(&user),
+        &channel,
+        Action::Subscribe,
+    ) {
         let _ = error(403, ErrorCode::Forbidden, "may not subscribe here")
             .write(&mut tcp)
             .await;

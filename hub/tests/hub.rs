@@ -851,3 +851,58 @@ async fn sse_fallback_streams_resumes_and_publishes() {
     r.stop.take().unwrap().send(()).unwrap();
     sse_until(&mut s, &mut seen, "event: close\ndata: {\"code\":1001").await;
 }
+
+/// Sockets of the hub's port in CLOSE_WAIT (the peer closed, the hub did not), from
+/// /proc/net/tcp.
+fn close_wait(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&format!(":{port:04X}")) && f[3] == "08"
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn vanished_clients_leave_no_close_wait() {
+    let r = start(|c| {
+        c.heartbeat = Duration::from_millis(300);
+        c.heartbeat_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let cookie = login(r.addr, "van").await;
+    // 50 clients that send FIN without a close frame, 50 that vanish mid-handshake.
+    let mut gone = Vec::new();
+    for _ in 0..50 {
+        let s = silent_client(r.addr, &cookie).await;
+        gone.push(s);
+    }
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(r.addr).await.unwrap();
+        s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+            .await
+            .unwrap();
+        gone.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(r.hub.metrics().connections.load(Ordering::Relaxed), 50);
+    drop(gone);
+    let t0 = std::time::Instant::now();
+    loop {
+        let (open, cw) = (
+            r.hub.metrics().connections.load(Ordering::Relaxed),
+            close_wait(r.addr.port()),
+        );
+        if open == 0 && cw == 0 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(12),
+            "{open} connections, {cw} sockets in CLOSE_WAIT"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
