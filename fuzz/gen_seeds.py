@@ -172,6 +172,21 @@ def deflate_seeds():
     write("deflate_roundtrip", "level-1-random", rt(15, 1, 2, 3, [rmsg(rnd, reps=40)]))
     write("deflate_roundtrip", "empty-and-reset", rt(11, 2, 0, 16, [rmsg(b""), rmsg(text, flags=1), rmsg(b"")]))
 
+    # hub_protocol: JSON requests, credentials, an HTTP head, RESP replies, rules, URLs.
+    for name, data in [
+        ("subscribe", b'{"type":"subscribe","channel":"chat.lobby","last_seq":41,"epoch":"a1b2","id":7}'),
+        ("publish", b'{"type":"publish","channel":"c","id":"x","payload":{"text":"hi","n":[1,2.5,null,true]}}'),
+        ("auth", b'{"type":"auth","token":"dXNlcgoxMDAKYWJj.c2ln"}'),
+        ("escapes", b'{"type":"publish","channel":"c","payload":"\\u00e9\\ud83d\\ude00\\n"}'),
+        ("head", b"GET /ws?token=abc HTTP/1.1\r\nHost: h\r\nCookie: hub_session=a.b\r\nUpgrade: websocket\r\n\r\n"),
+        ("resp-array", b"*3\r\n$7\r\nmessage\r\n$12\r\nhub:messages\r\n$5\r\nc\n1\nx\r\n"),
+        ("resp-xrange", b"*4\r\n$4\r\nabcd\r\n:3\r\n:1\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*4\r\n$1\r\ns\r\n:3\r\n$1\r\nf\r\n$2\r\n{}\r\n"),
+        ("rule", b"ticker.:all:admins"),
+        ("url", b"redis://127.0.0.1:6379/2"),
+        ("one-byte", b"x"),
+    ]:
+        write("hub_protocol", name, data)
+
 
 if __name__ == "__main__":
     main()

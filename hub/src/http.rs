@@ -69,7 +69,7 @@ pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
 
 /// Parses a complete request head at the start of `buf`; `Ok(None)` while incomplete.
 /// (A plain function: the header array does not live in the caller's future.)
-fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
+pub fn parse_head(buf: &[u8]) -> io::Result<Option<Head>> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {

@@ -21,7 +21,7 @@ case "${1:-}" in
 esac
 cargo_fuzz=$(bash scripts/setup/cargo-fuzz.sh)
 export PATH="$(dirname "$cargo_fuzz"):$PATH"
-targets=${FUZZ_TARGETS:-"handshake_server handshake_client conn_server conn_client utf8 close_frame deflate deflate_roundtrip"}
+targets=${FUZZ_TARGETS:-"handshake_server handshake_client conn_server conn_client utf8 close_frame deflate deflate_roundtrip hub_protocol"}
 python3 fuzz/gen_seeds.py
 cd fuzz
 echo "fuzz: building targets (nightly, release, address sanitizer)"
