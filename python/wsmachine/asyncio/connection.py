@@ -214,7 +214,7 @@ class Connection(asyncio.Protocol):
                 event = TextMessage(message) if isinstance(message, str) else BytesMessage(bytes(message))
                 data = ws.send(event)
             else:
-                data = self._fragments(cast(Iterable[Data], message))
+                data = self._fragments(message)
         except LocalProtocolError:
             raise self._closed_error() from None
         transport = self._transport
@@ -331,8 +331,8 @@ class Connection(asyncio.Protocol):
             self._ws.receive_data(None)
             try:
                 for event in self._ws.events():
-                    if type(event) is CloseConnection:
-                        self._on_close(cast(CloseConnection, event))
+                    if isinstance(event, CloseConnection):
+                        self._on_close(event)
             except Exception:  # pragma: no cover - nothing is left to act on
                 pass
         if self._close_code is None:

@@ -84,8 +84,8 @@ class ServerConnection(Connection):
         self._process()
 
     def _on_handshake_event(self, event: Event) -> None:
-        if type(event) is RequestEvent:
-            ev = cast(RequestEvent, event)
+        if isinstance(event, RequestEvent):
+            ev = event
             headers = Headers([("Host", ev.host), *ev.extra_headers])
             if ev.subprotocols:
                 headers = Headers([*headers.raw_items(), ("Sec-WebSocket-Protocol", ", ".join(ev.subprotocols))])
@@ -104,7 +104,7 @@ class ServerConnection(Connection):
                 r = server._process_request(self, request)
                 if inspect.isawaitable(r):
                     r = await r
-                response = cast(Optional[Response], r)
+                response = r
             except Exception:
                 logger.error("process_request failed", exc_info=True)
                 response = self.respond(500, "Failed to open a WebSocket connection.\n")
@@ -205,7 +205,9 @@ class Server:
         self.server.close()
         if close_connections:
             for c in list(self.connections):
-                self._tasks.add(asyncio.ensure_future(c.close(1001)))
+                task = asyncio.ensure_future(c.close(1001))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def wait_closed(self) -> None:
         """Waits until the server is closed and every handler has returned."""
