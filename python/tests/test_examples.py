@@ -1,4 +1,5 @@
-"""The asyncio examples in examples/python: echo server and client, ws:// and wss://
+"""The asyncio examples in examples/python (the sans-IO ones, and asyncio_echo.py /
+asyncio_client.py on wsmachine.asyncio): echo server and client, ws:// and wss://
 (certificate generated at test time), backpressure, keepalive, the README snippet, the
 command lines, and the Autobahn driver protocol against a stand-in fuzzingserver."""
 
@@ -31,6 +32,7 @@ from wsmachine import (
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
 sys.path.insert(0, str(EXAMPLES))
 
+import asyncio_client  # noqa: E402
 import client as ws_client  # noqa: E402
 import echo_server  # noqa: E402
 
@@ -208,8 +210,11 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize("script", ["readme_echo.py", "echo_server.py"])
-def test_server_scripts(script: str) -> None:
+@pytest.mark.parametrize(
+    "script, client_script",
+    [("readme_echo.py", "client.py"), ("echo_server.py", "client.py"), ("asyncio_echo.py", "asyncio_client.py")],
+)
+def test_server_scripts(script: str, client_script: str) -> None:
     async def main() -> None:
         port = free_port()
         args = [str(port)] if script == "readme_echo.py" else ["--host", "127.0.0.1", "--port", str(port)]
@@ -218,7 +223,7 @@ def test_server_scripts(script: str) -> None:
             await wait_port(port, proc)
             await echo_roundtrip(f"ws://127.0.0.1:{port}/")
             cli = await asyncio.create_subprocess_exec(
-                sys.executable, str(EXAMPLES / "client.py"), "echo", "--url",
+                sys.executable, str(EXAMPLES / client_script), "echo", "--url",
                 f"ws://127.0.0.1:{port}/", "one", "two", stdout=asyncio.subprocess.PIPE)
             out, _ = await cli.communicate()
             assert cli.returncode == 0
@@ -230,8 +235,10 @@ def test_server_scripts(script: str) -> None:
     run(main())
 
 
-def test_autobahn_driver_protocol() -> None:
-    """client.py autobahn against a stand-in fuzzingserver built on the wheel."""
+@pytest.mark.parametrize("driver", ["client", "asyncio_client"])
+def test_autobahn_driver_protocol(driver: str) -> None:
+    """client.py / asyncio_client.py autobahn against a stand-in fuzzingserver built on the
+    wheel's sans-IO API."""
     log: list[str] = []
     echoed: list[Any] = []
 
@@ -275,7 +282,8 @@ def test_autobahn_driver_protocol() -> None:
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         async with server:
-            await ws_client.autobahn(f"ws://127.0.0.1:{server_port(server)}", "agent x")
+            module = ws_client if driver == "client" else asyncio_client
+            await module.autobahn(f"ws://127.0.0.1:{server_port(server)}", "agent x", True)
 
     run(main())
     assert log == ["/getCaseCount", "/runCase?case=1&agent=agent%20x",

@@ -2,9 +2,11 @@
 # scripts/test/python.sh — everything for the Python wheel (python/, import name `wsmachine`):
 #   1. the repo venv with the pinned dev packages (scripts/setup/python-venv.sh);
 #   2. the abi3 wheel, built into dist/ and installed into the venv (scripts/tools/build-wheel.sh);
-#   3. pytest on python/tests (unit, property, wsproto interop and asyncio example tests);
-#   4. mypy --strict on the tests and examples/python;
-#   5. mypy.stubtest: the .pyi stubs against the installed native module.
+#   3. pytest on python/tests (unit, property, wsproto interop, the asyncio examples, and
+#      wsmachine.asyncio: test_asyncio_*.py, on asyncio's loop and uvloop, against websockets);
+#   4. mypy --strict on the package source (python/wsmachine, wsmachine.asyncio included), the
+#      tests and examples/python;
+#   5. mypy.stubtest: the .pyi stubs and the package's annotations against the installed module.
 # Exits non-zero when any step fails; pytest's summary line is printed.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -17,6 +19,9 @@ status=0
 cd "$REPO"
 "$PY" -m pytest -p no:cacheprovider python/tests || status=1
 "$PY" -m mypy --strict --no-incremental python/tests examples/python || status=1
+# The package's own source (a separate run: there `wsmachine` is python/wsmachine, with the
+# native module's stub beside it).
+(cd python && "$PY" -m mypy --strict --no-incremental wsmachine) || status=1
 "$PY" -m mypy.stubtest wsmachine || status=1
 if [[ $status -ne 0 ]]; then
   echo "test-python: FAILED"
