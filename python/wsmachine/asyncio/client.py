@@ -19,7 +19,7 @@ from .._wsmachine import (
     __version__,
 )
 from ..wsproto.extensions import PerMessageDeflate
-from .connection import Connection, engine_options
+from .connection import Connection, engine_clock, engine_options
 from .exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from .http import Headers, HeadersLike, Request, Response, _pairs
 
@@ -168,7 +168,7 @@ class connect:
 
     async def _create(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
-        ws = WSConnection(ConnectionType.CLIENT, clock=loop.time, **self._engine)
+        ws = WSConnection(ConnectionType.CLIENT, clock=engine_clock(loop), **self._engine)
         context = self._ssl
         if self._secure and context is None:
             context = ssl_module.create_default_context()

@@ -24,7 +24,8 @@ import asyncio
 import collections
 import logging
 import os
-from typing import Any, AsyncIterator, Deque, Dict, Iterable, Optional, Tuple, Union, cast
+import time
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, Optional, Tuple, Union, cast
 
 from .._types import ConnectionState, LocalProtocolError
 from .._wsmachine import (
@@ -205,11 +206,12 @@ class Connection(asyncio.Protocol):
         connection is closing or closed, ``TypeError`` for other types."""
         ws = self._ws
         cls = type(message)
+        m: Any = message
         try:
             if cls is str:
-                data = ws.send(TextMessage(cast(str, message)))
+                data = ws.send(TextMessage(m))
             elif cls is bytes or cls is bytearray or cls is memoryview:
-                data = ws.send(BytesMessage(cast(bytes, message)))
+                data = ws.send(BytesMessage(m))
             elif isinstance(message, (str, bytes, bytearray, memoryview)):
                 event = TextMessage(message) if isinstance(message, str) else BytesMessage(bytes(message))
                 data = ws.send(event)
@@ -369,39 +371,40 @@ class Connection(asyncio.Protocol):
     def _process(self) -> None:
         """Walks the engine's events and writes what it produced."""
         ws = self._ws
+        queue = self._queue
+        event: Any  # the native event classes, told apart by exact type (they are final)
         for event in ws.events():
             cls = type(event)
             if cls is TextMessage or cls is BytesMessage:
-                m = cast(TextMessage, event)
-                if m.message_finished:
+                if event.message_finished:
                     parts = self._parts
                     if parts:
-                        parts.append(m.data)
-                        data: Data = "".join(cast(list[str], parts)) if cls is TextMessage else b"".join(cast(list[bytes], parts))
+                        parts.append(event.data)
+                        data: Data = "".join(parts) if cls is TextMessage else b"".join(parts)  # type: ignore[arg-type]
                         parts.clear()
                     else:
-                        data = m.data
+                        data = event.data
                     waiter = self._recv_waiter
                     if waiter is not None and not waiter.done():
                         self._recv_waiter = None
                         waiter.set_result(data)
                     else:
-                        self._queue.append(data)
+                        queue.append(data)
                         max_queue = self._max_queue
                         if (
                             max_queue is not None
-                            and len(self._queue) >= max_queue
+                            and len(queue) >= max_queue
                             and not self._reading_paused
                             and self._transport is not None
                         ):
                             self._reading_paused = True
                             self._transport.pause_reading()
                 else:
-                    self._parts.append(m.data)
+                    self._parts.append(event.data)
             elif cls is Pong:
-                self._on_pong(cast(Pong, event).payload)
+                self._on_pong(event.payload)
             elif cls is CloseConnection:
-                self._on_close(cast(CloseConnection, event))
+                self._on_close(event)
             elif cls is Ping:
                 pass  # answered by the engine (auto_pong)
             else:
@@ -439,7 +442,7 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self._lost:
             return
-        self._ws.handle_timeout(self._loop.time())
+        self._ws.handle_timeout()
         self._process()
 
     def _write(self, data: bytes) -> None:
@@ -508,6 +511,15 @@ class Connection(asyncio.Protocol):
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+
+def engine_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """The engine's clock: the loop's time base, so that its deadlines go to ``call_at``.
+    asyncio's own loops read ``time.monotonic`` through a Python method; the engine calls it
+    directly (it reads the clock for each frame)."""
+    if type(loop).time is asyncio.BaseEventLoop.time:
+        return time.monotonic
+    return loop.time
 
 
 def engine_options(

@@ -19,7 +19,7 @@ from .._wsmachine import (
     __version__,
 )
 from ..wsproto.extensions import PerMessageDeflate
-from .connection import Connection, engine_options
+from .connection import Connection, engine_clock, engine_options
 from .http import Headers, HeadersLike, Request, Response, _pairs
 
 __all__ = ["Server", "ServerConnection", "serve"]
@@ -46,7 +46,7 @@ class ServerConnection(Connection):
         o = server._options
         ws = WSConnection(
             ConnectionType.SERVER,
-            clock=loop.time,
+            clock=engine_clock(loop),
             auth_timeout=o["auth_timeout"],
             **o["engine"],
         )
