@@ -14,7 +14,18 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Coroutine, Optional
 
 import pytest
+from conftest import frame
 
+from wsmachine import (
+    AcceptConnection,
+    CloseConnection,
+    ConnectionState,
+    ConnectionType,
+    Pong,
+    TextMessage,
+    WSConnection,
+)
+from wsmachine import Request as WsRequest
 from wsmachine.asyncio import (
     ClientConnection,
     ConcurrencyError,
@@ -549,6 +560,50 @@ def test_reconnecting_iterator() -> None:
                 if count == 3:
                     break
         assert count == 3
+
+    run(main())
+
+
+async def raw_session(port: int, frames: bytes) -> list[Any]:
+    """Opens a connection with the sans-IO client, writes ``frames`` in one write right
+    after the handshake, and returns what the server sent until it closed."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    ws = WSConnection(ConnectionType.CLIENT)
+    writer.write(ws.send(WsRequest(host="localhost", target="/")))
+    events: list[Any] = []
+    opened = False
+    while True:
+        data = await reader.read(1 << 16)
+        ws.receive_data(data or None)
+        for ev in ws.events():
+            if isinstance(ev, AcceptConnection) and not opened:
+                opened = True
+                writer.write(frames)
+            elif isinstance(ev, (TextMessage, Pong, CloseConnection)):
+                events.append(ev)
+                if isinstance(ev, CloseConnection) and ws.state is ConnectionState.REMOTE_CLOSING:
+                    writer.write(ws.send(ev.response()))
+        if not data:
+            break
+    writer.close()
+    return events
+
+
+def test_message_before_a_violation_is_answered_first() -> None:
+    """A message and a bad frame in one read: the handler echoes the message before the
+    bad frame fails the connection (Autobahn 3.2 and friends); ten pings in one read get ten
+    pongs (Autobahn 2.10)."""
+
+    async def main() -> None:
+        async with serve(echo, "127.0.0.1", 0, compression=None) as server:
+            port = port_of(server)
+            got = await raw_session(port, frame(0x1, b"Hello") + frame(0x1, b"bad", rsv=1) + frame(0x9))
+            assert isinstance(got[0], TextMessage) and got[0].data == "Hello"
+            assert isinstance(got[1], CloseConnection) and got[1].code == 1002
+            pings = b"".join(frame(0x9, b"p%d" % i) for i in range(10)) + frame(0x8, b"\x03\xe8")
+            got = await raw_session(port, pings)
+            assert [e.payload for e in got if isinstance(e, Pong)] == [b"p%d" % i for i in range(10)]
+            assert isinstance(got[-1], CloseConnection) and got[-1].code == 1000
 
     run(main())
 

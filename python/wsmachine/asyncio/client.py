@@ -7,7 +7,7 @@ import ssl as ssl_module
 from typing import Any, AsyncIterator, Generator, Optional, Sequence, cast
 from urllib.parse import urlsplit
 
-from .._types import ConnectionType, RemoteProtocolError
+from .._types import ConnectionState, ConnectionType, RemoteProtocolError
 from .._wsmachine import (
     AcceptConnection,
     Backoff,
@@ -39,13 +39,14 @@ class ClientConnection(Connection):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self._ws.receive_data(data)
+            self._process(data, self._limit)
+            if self._ws.state is ConnectionState.REJECTING:
+                self._process(b"", None)  # the refusal's body
         except RemoteProtocolError as e:
             self._fail_handshake(InvalidHandshake(f"invalid handshake response: {e}"))
             if self._transport is not None:
                 self._transport.abort()
             return
-        self._process()
 
     def _fail_handshake(self, exc: Exception) -> None:
         if not self._handshake.done():
@@ -214,6 +215,8 @@ class connect:
                     c._transport.abort()
             raise
         self._connection = conn
+        # Frames that came with the response are parsed when the application asks for them.
+        conn._start()
         return conn
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:

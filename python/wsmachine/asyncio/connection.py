@@ -95,8 +95,12 @@ class Connection(asyncio.Protocol):
         self._queue: Deque[Data] = collections.deque()
         self._recv_waiter: Optional[asyncio.Future[Optional[Data]]] = None
         self._recv_busy = False
-        self._parts: list[Data] = []
         self._reading_paused = False
+        # Data messages parsed per call (0 until the application takes over, see _start),
+        # and whether the engine may hold input not parsed yet.
+        self._limit: Optional[int] = 0
+        self._unparsed = False
+        self._resume_scheduled = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings: Dict[bytes, Tuple[asyncio.Future[float], float]] = {}
@@ -157,6 +161,8 @@ class Connection(asyncio.Protocol):
         has closed and every message received before was returned, and
         :class:`ConcurrencyError` when another coroutine is already waiting in ``recv``."""
         queue = self._queue
+        if not queue and self._unparsed:
+            self._process(b"", 1)
         if queue:
             message = queue.popleft()
             if self._reading_paused and len(queue) <= self._low_queue:
@@ -315,13 +321,11 @@ class Connection(asyncio.Protocol):
         self._after_io()
 
     def data_received(self, data: bytes) -> None:
-        self._ws.receive_data(data)
-        self._process()
+        self._process(data, self._limit)
 
     def eof_received(self) -> Optional[bool]:
-        if not self._lost:
-            self._ws.receive_data(None)
-            self._process()
+        if not self._lost and self._ws.state is not _CLOSED:
+            self._process(None, None)
         return False
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
@@ -330,11 +334,8 @@ class Connection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         if self._ws.state is not _CLOSED:
-            self._ws.receive_data(None)
             try:
-                for event in self._ws.events():
-                    if isinstance(event, CloseConnection):
-                        self._on_close(event)
+                self._process(None, None)
             except Exception:  # pragma: no cover - nothing is left to act on
                 pass
         if self._close_code is None:
@@ -368,48 +369,84 @@ class Connection(asyncio.Protocol):
     def _on_handshake_event(self, event: Event) -> None:
         """Hook for subclasses: a handshake event (Request, AcceptConnection, ...)."""
 
-    def _process(self) -> None:
-        """Walks the engine's events and writes what it produced."""
+    def _process(self, data: Optional[bytes] = b"", limit: Optional[int] = 1) -> None:
+        """Feeds ``data`` to the engine (``None``: end of file; ``b""``: nothing), acts on the
+        events it produced, and writes what the engine produced.
+
+        At most ``limit`` data messages are parsed (``None``: all). The rest of the input
+        waits in the engine until ``recv`` asks for the next message, or until the next
+        loop iteration (``_resume_parsing``) when the application is busy: a message is
+        handed to the application before the frames after it are judged, so that the
+        application can answer it before a protocol violation behind it fails the
+        connection.
+        """
         ws = self._ws
-        queue = self._queue
-        event: Any  # the native event classes, told apart by exact type (they are final)
-        for event in ws.events():
+        n = 0
+        event: Any  # str, bytes or a native event class, told apart by exact type
+        for event in ws.receive_messages(data, limit):
             cls = type(event)
-            if cls is TextMessage or cls is BytesMessage:
-                if event.message_finished:
-                    parts = self._parts
-                    if parts:
-                        parts.append(event.data)
-                        data: Data = "".join(parts) if cls is TextMessage else b"".join(parts)  # type: ignore[arg-type]
-                        parts.clear()
-                    else:
-                        data = event.data
-                    waiter = self._recv_waiter
-                    if waiter is not None and not waiter.done():
-                        self._recv_waiter = None
-                        waiter.set_result(data)
-                    else:
-                        queue.append(data)
-                        max_queue = self._max_queue
-                        if (
-                            max_queue is not None
-                            and len(queue) >= max_queue
-                            and not self._reading_paused
-                            and self._transport is not None
-                        ):
-                            self._reading_paused = True
-                            self._transport.pause_reading()
+            if cls is str or cls is bytes:
+                n += 1
+                waiter = self._recv_waiter
+                if waiter is not None and not waiter.done():
+                    self._recv_waiter = None
+                    waiter.set_result(event)
                 else:
-                    self._parts.append(event.data)
+                    queue = self._queue
+                    queue.append(event)
+                    max_queue = self._max_queue
+                    if (
+                        max_queue is not None
+                        and len(queue) >= max_queue
+                        and not self._reading_paused
+                        and self._transport is not None
+                    ):
+                        self._reading_paused = True
+                        self._transport.pause_reading()
+            elif cls is Ping:
+                # The engine answered it (auto_pong): write that pong before what follows.
+                self._write(ws.data_to_send())
             elif cls is Pong:
                 self._on_pong(event.payload)
             elif cls is CloseConnection:
                 self._on_close(event)
-            elif cls is Ping:
-                pass  # answered by the engine (auto_pong)
             else:
                 self._on_handshake_event(event)
+        if limit is not None and n >= limit:
+            self._unparsed = True
+            if limit and not self._resume_scheduled:
+                self._resume_scheduled = True
+                self._loop.call_soon(self._resume_parsing)
+        else:
+            self._unparsed = False
         self._after_io()
+
+    def _resume_parsing(self) -> None:
+        """Parses input left in the engine when the application did not ask for it within a
+        loop iteration: one message for a waiting ``recv``, else up to ``max_queue``."""
+        self._resume_scheduled = False
+        if not self._unparsed or self._lost:
+            return
+        if self._recv_waiter is not None:
+            self._process(b"", 1)
+            return
+        if self._max_queue is None:
+            self._process(b"", None)
+            return
+        room = self._max_queue - len(self._queue)
+        if room > 0:
+            self._process(b"", room)
+        elif not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _start(self) -> None:
+        """The application takes over: messages are parsed from now on."""
+        self._limit = 1
+        self._unparsed = True
+        if not self._resume_scheduled:
+            self._resume_scheduled = True
+            self._loop.call_soon(self._resume_parsing)
 
     def _after_io(self) -> None:
         """Writes the engine's own output, closes the transport when it says so, and moves
@@ -443,7 +480,7 @@ class Connection(asyncio.Protocol):
         if self._lost:
             return
         self._ws.handle_timeout()
-        self._process()
+        self._process(b"", self._limit)
 
     def _write(self, data: bytes) -> None:
         if data and self._transport is not None and not self._lost:

@@ -73,7 +73,7 @@ class ServerConnection(Connection):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self._ws.receive_data(data)
+            self._process(data, self._limit)
         except RemoteProtocolError as e:
             # An invalid upgrade request: answer with the engine's HTTP error and hang up.
             hint = e.event_hint
@@ -81,7 +81,6 @@ class ServerConnection(Connection):
             if self._transport is not None:
                 self._transport.close()
             return
-        self._process()
 
     def _on_handshake_event(self, event: Event) -> None:
         if isinstance(event, RequestEvent):
@@ -130,8 +129,8 @@ class ServerConnection(Connection):
         self.subprotocol = subprotocol
         self._write(out)
         server.connections.add(self)
-        # Frames that came with the request.
-        self._process()
+        # Frames that came with the request are parsed when the handler asks for them.
+        self._start()
         try:
             await server._handler(self)
         except Exception:
