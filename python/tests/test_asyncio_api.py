@@ -423,6 +423,31 @@ def test_tls(loop: str, certs: tuple[Path, Path]) -> None:
     run(main(), loop)
 
 
+def test_close_reads_past_unread_messages() -> None:
+    """A handler that closes without reading: the peer's close frame behind many unread
+    messages (more than max_queue) is still seen, so close() returns without its timeout."""
+    took: list[float] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        await asyncio.sleep(0.3)  # the client sends meanwhile; reading pauses at max_queue
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await ws.close(1000, "enough")
+        took.append(loop.time() - t0)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, max_queue=4, close_timeout=5) as server:
+            async with connect(f"ws://127.0.0.1:{port_of(server)}/") as ws:
+                for i in range(200):
+                    await ws.send("m" * 1000)
+                with pytest.raises(ConnectionClosedOK) as e:
+                    await ws.recv()
+                assert e.value.code == 1000 and e.value.reason == "enough"
+
+    run(main())
+    assert took and took[0] < 2
+
+
 def test_ping_waiter_reports_latency() -> None:
     async def main() -> None:
         async with serve(echo, "127.0.0.1", 0) as server:

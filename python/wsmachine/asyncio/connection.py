@@ -3,11 +3,16 @@ sans-IO ``WSConnection``.
 
 How it works (one connection):
 
-* ``data_received`` feeds the bytes to the engine and walks its events: whole messages go
-  to the incoming queue (or straight to a waiting ``recv``), pings are answered by the
-  engine (``auto_pong``), pongs resolve ``ping()`` waiters, a close frame is answered.
+* ``data_received`` feeds the bytes to the engine (``receive_messages``) and walks the
+  events: whole messages go to a waiting ``recv`` (or the incoming queue), pings are
+  answered by the engine (``auto_pong``), pongs resolve ``ping()`` waiters, a close frame is
+  answered.
   Then the engine's own output (pongs, keepalive pings, close replies) is written, the
   transport is closed when the engine says so, and the timer is re-armed.
+* Parsing stays one message ahead of the application: ``data_received`` parses up to
+  the first data message and hands it to a waiting ``recv``; the input behind it is parsed
+  when ``recv`` asks again (or on the next loop iteration when the application is busy).
+  So a message is answered before a violation behind it fails the connection.
 * Incoming backpressure: when ``max_queue`` messages wait, the transport stops reading
   (``pause_reading``) until ``recv`` has taken the queue down to a quarter of that.
 * Outgoing backpressure: ``send`` writes at once and then waits while the transport's
@@ -268,6 +273,14 @@ class Connection(asyncio.Protocol):
                 self._sent = Close(code, reason)
             self._write(data)
             self._after_io()
+        # Read everything from now on, so that the peer's close frame is seen behind
+        # messages the application will not ask for.
+        self._limit = None
+        self._max_queue = None
+        if self._reading_paused:
+            self._resume_reading()
+        if self._unparsed and not self._lost:
+            self._process(b"", None)
         await self.wait_closed_within(self._close_timeout)
 
     async def wait_closed(self) -> None:
