@@ -457,6 +457,7 @@ class Connection(asyncio.Protocol):
         """The application takes over: messages are parsed from now on."""
         self._limit = 1
         self._unparsed = True
+        self._after_io()  # the deadlines of the open connection (keepalive, auth)
         if not self._resume_scheduled:
             self._resume_scheduled = True
             self._loop.call_soon(self._resume_parsing)
