@@ -1,16 +1,20 @@
 # The README's two commands:
-#   make demo   — runs the demo (a Rust echo server and client talking over loopback)
+#   make demo   — runs the demo: the wsmachine-hub chat on http://127.0.0.1:8080/ (PORT)
 #   make test   — installs what is missing and runs every test (what CI runs)
 SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build
+.PHONY: demo demo-echo hub test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build
 
 demo: setup
 	bash scripts/tools/demo.sh
 
-test: setup lint test-rust nostd nopanic firmware doc header-check c python interop miri fuzz-smoke bench-build conformance
+# The first demo: a Rust echo server and client talking over loopback.
+demo-echo: setup
+	bash scripts/tools/demo-echo.sh
+
+test: setup lint test-rust nostd nopanic firmware doc header-check c python interop hub miri fuzz-smoke bench-build conformance
 	@echo "make test: all checks passed"
 
 setup:
@@ -59,6 +63,7 @@ header-check:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine --no-deps --features zlib
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine-tokio --no-deps --all-features
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p wsmachine-hub --no-deps
 
 # The C library: C11 tests plain, under ASan+UBSan and under valgrind; the C examples;
 # an install into a temporary prefix compiled against with pkg-config.
@@ -70,12 +75,13 @@ PREFIX ?= /usr/local
 install:
 	bash scripts/tools/install-c-library.sh "$(PREFIX)"
 
-# The Python wheel: build into .venv, pytest (incl. real wsproto on the other side),
-# mypy --strict, stubtest.
+# The Python wheel: build into .venv, install it in a fresh venv with no Rust toolchain, pytest
+# (incl. real wsproto on the other side and wsproto's own test-suite), mypy --strict, stubtest.
 python:
 	bash scripts/test/python.sh
 
-# Writes the abi3 wheel to dist/.
+# Writes the abi3 manylinux2014 wheel to dist/ (linked by zig from the venv's pinned ziglang,
+# stripped); it installs with plain pip where there is no Rust toolchain.
 wheel:
 	bash scripts/tools/build-wheel.sh
 
@@ -84,6 +90,10 @@ wheel:
 # tests/interop/node; the Debian chromium package, installed when missing).
 interop:
 	bash scripts/test/interop.sh
+
+# wsmachine-hub beyond cargo test: the demo chat in headless Chromium (docs/hub.md).
+hub:
+	bash scripts/test/hub.sh
 
 # Autobahn|Testsuite (installed into .tools/autobahn) against each face's echo server and client.
 conformance:

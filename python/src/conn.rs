@@ -25,6 +25,7 @@ use crate::events::{
     self, AcceptConnection, CloseConnection, Message, Ping, Pong, RejectConnection, RejectData,
     Request,
 };
+use crate::extensions as ext;
 use crate::pytypes::{close_code, core_error, local_error, member, remote_error};
 
 /// Output room kept free for each `inflate` call.
@@ -87,6 +88,10 @@ struct SentRequest {
     target: String,
     subprotocols: Vec<String>,
     headers: Vec<(String, Vec<u8>)>,
+    /// The offer elements of the `Request`'s other extensions (not permessage-deflate), and
+    /// those objects (`finalize` is called on the ones the server accepts).
+    extensions: Vec<String>,
+    ext_objects: Vec<Py<PyAny>>,
 }
 
 /// Headers a refusal may not carry because the core writes the message framing itself (it
@@ -430,6 +435,9 @@ pub struct WSConnection {
     config: Config,
     /// Server: the request's Sec-WebSocket-Extensions elements.
     ext_offers: Vec<Vec<u8>>,
+    /// The opening handshake succeeded (or happened elsewhere): after a clean closing
+    /// handshake `receive_data` raises, as wsproto's does once it is CLOSED.
+    was_open: bool,
     /// Client: the `PerMessageDeflate` of the `Request`, told what was agreed.
     pmd_offer: Option<Py<PyAny>>,
     /// The codecs, once permessage-deflate is agreed.
@@ -491,6 +499,7 @@ impl WSConnection {
             t0,
             config,
             ext_offers: Vec::new(),
+            was_open: open,
             pmd_offer: None,
             codec: None,
             inflated: Vec::new(),
@@ -621,9 +630,9 @@ impl WSConnection {
                     .subprotocols()
                     .map(|p| String::from_utf8_lossy(p).into_owned())
                     .collect();
-                let host = String::from_utf8_lossy(request.host().unwrap_or_default());
+                let host = host_from_wire(py, request.host().unwrap_or_default());
                 let ev = Request {
-                    host: PyString::new(py, host.trim()).into_any().unbind(),
+                    host: PyString::new(py, &host).into_any().unbind(),
                     target: PyString::new(py, request.target()).into_any().unbind(),
                     extensions: str_list(py, request.extensions())?.into_any().unbind(),
                     extra_headers: header_list(
@@ -669,7 +678,7 @@ impl WSConnection {
             events::reject_connection(py, e.status(), list.into_any().unbind(), false)
         })();
         match hint {
-            Ok(h) => remote_error(py, e.as_str(), h),
+            Ok(h) => remote_error(py, wsproto_message(e), h),
             Err(err) => err,
         }
     }
@@ -683,13 +692,19 @@ impl WSConnection {
         }
         let now = self.now_ms(py)?;
         let subs: Vec<&str> = req.subprotocols.iter().map(String::as_str).collect();
+        let exts: Vec<&str> = req.extensions.iter().map(String::as_str).collect();
         let hdrs = core_headers(&req.headers);
         let creq = ClientRequest {
             host: &req.host,
-            target: &req.target,
+            // (Not looked at when reading the response; `/` as when the request was written.)
+            target: if req.target.starts_with('/') {
+                &req.target
+            } else {
+                "/"
+            },
             origin: None,
             subprotocols: &subs,
-            extensions: &[],
+            extensions: &exts,
             headers: &hdrs,
         };
         let mut headers = vec![EMPTY_HEADER; MAX_HEADERS];
@@ -704,11 +719,31 @@ impl WSConnection {
                     Some(s) => PyString::new(py, s).into_any().unbind(),
                     None => py.None(),
                 };
+                // The agreed extensions in the order of the response: permessage-deflate (the
+                // core agreed on it) and the others (their `finalize` takes the element).
                 let extensions = PyList::empty(py);
-                if let Some(p) = self.conn.deflate() {
-                    if let Some(ext) = &self.pmd_offer {
-                        pmd::record(ext.bind(py), &p)?;
-                        extensions.append(ext.bind(py))?;
+                for element in response.extensions() {
+                    let element = String::from_utf8_lossy(element);
+                    let name = ext::element_name(&element);
+                    if name.eq_ignore_ascii_case(wsmachine::deflate::EXTENSION_NAME) {
+                        if let (Some(p), Some(e)) = (self.conn.deflate(), &self.pmd_offer) {
+                            pmd::record(e.bind(py), &p)?;
+                            extensions.append(e.bind(py))?;
+                        }
+                    } else if let Some(e) = ext::finalize(py, &req.ext_objects, &element)? {
+                        extensions.append(e)?;
+                    } else {
+                        let hint = events::reject_connection(
+                            py,
+                            400,
+                            PyList::empty(py).into_any().unbind(),
+                            false,
+                        )?;
+                        return Err(remote_error(
+                            py,
+                            format!("unrecognized extension {name}"),
+                            hint,
+                        ));
                     }
                 }
                 let ev = AcceptConnection {
@@ -765,13 +800,40 @@ impl WSConnection {
                     PyList::empty(py).into_any().unbind(),
                     false,
                 )?;
-                return Err(remote_error(py, e.as_str(), hint));
+                let head = &self.inbuf[self.start..];
+                let message = match e {
+                    HandshakeError::UnofferedSubprotocol => format!(
+                        "unrecognized subprotocol {}",
+                        head_values(head, "sec-websocket-protocol")
+                            .next()
+                            .unwrap_or_default()
+                    ),
+                    HandshakeError::UnofferedExtension => {
+                        let offered = |n: &str| {
+                            req.extensions.iter().any(|o| ext::element_name(o) == n)
+                                || (self.pmd_offer.is_some()
+                                    && n.eq_ignore_ascii_case(wsmachine::deflate::EXTENSION_NAME))
+                        };
+                        let name = head_values(head, "sec-websocket-extensions")
+                            .flat_map(|v| {
+                                v.split(',')
+                                    .map(|e| ext::element_name(e).to_owned())
+                                    .collect::<Vec<_>>()
+                            })
+                            .find(|n| !offered(n))
+                            .unwrap_or_default();
+                        format!("unrecognized extension {name}")
+                    }
+                    e => wsproto_message(e).to_owned(),
+                };
+                return Err(remote_error(py, message, hint));
             }
             Err(e) => return Err(core_error(py, e)),
         };
         self.start += len;
         self.pending.extend(out);
         if self.conn.phase() == Phase::Open {
+            self.was_open = true;
             self.start_deflate();
         }
         Ok(())
@@ -981,8 +1043,18 @@ impl WSConnection {
         if self.sent_request.is_some() {
             return Err(local_error(py, "the Request has already been sent"));
         }
-        let host: String = r.host.bind(py).extract()?;
+        let host = host_to_wire(r.host.bind(py))?;
         let target: String = r.target.bind(py).extract()?;
+        // wsproto (through h11) sends any request target of visible ASCII (its own docs use
+        // `target="foo"`); the core writes origin-form targets only (`/...`), so another one
+        // is written in place of `/` afterwards.
+        let relative = !target.starts_with('/');
+        if relative && (target.is_empty() || !target.bytes().all(|b| b.is_ascii_graphic())) {
+            return Err(local_error(
+                py,
+                format!("invalid request target {target:?}"),
+            ));
+        }
         let mut subprotocols = Vec::new();
         for p in r.subprotocols.bind(py).try_iter()? {
             subprotocols.push(p?.extract::<String>()?);
@@ -1000,25 +1072,40 @@ impl WSConnection {
                 self.pmd_offer = Some(ext.unbind());
             }
         }
+        let others = ext::others(py, r.extensions.bind(py))?;
+        let ext_offers = ext::client_offers(&others)?;
         let key = urandom16(py)?;
         let subs: Vec<&str> = subprotocols.iter().map(String::as_str).collect();
+        let exts: Vec<&str> = ext_offers.iter().map(String::as_str).collect();
         let hdrs = core_headers(&headers);
         let creq = ClientRequest {
             host: &host,
-            target: &target,
+            target: if relative { "/" } else { &target },
             origin: None,
             subprotocols: &subs,
-            extensions: &[],
+            extensions: &exts,
             headers: &hdrs,
         };
         let conn = &mut self.conn;
-        let out = emit(py, |buf| conn.write_request(&creq, key, buf))?;
+        let mut out = emit(py, |buf| conn.write_request(&creq, key, buf))?;
+        if relative {
+            // `GET / HTTP/1.1\r\n...` -> `GET <target> HTTP/1.1\r\n...`
+            let head = out.as_bytes();
+            let mut line = Vec::with_capacity(head.len() + target.len());
+            line.extend_from_slice(b"GET ");
+            line.extend_from_slice(target.as_bytes());
+            line.extend_from_slice(head.get(5..).unwrap_or_default());
+            out = PyBytes::new(py, &line);
+        }
         drop(hdrs);
+        drop(exts);
         self.sent_request = Some(SentRequest {
             host,
             target,
             subprotocols,
             headers,
+            extensions: ext_offers,
+            ext_objects: others.into_iter().map(Bound::unbind).collect(),
         });
         // A response may already be buffered.
         self.read_response(py)?;
@@ -1056,16 +1143,20 @@ impl WSConnection {
         self.conn
             .set_deflate(agreed)
             .map_err(|e| core_error(py, e))?;
+        // The other extensions: each one's `accept` for the request's elements of its name.
+        let accepted =
+            ext::server_accepts(&ext::others(py, a.extensions.bind(py))?, &self.ext_offers)?;
         let hdrs = core_headers(&headers);
         let opts = Accept {
             subprotocol: sub.as_deref(),
-            extensions: None,
+            extensions: (!accepted.is_empty()).then_some(accepted.as_str()),
             headers: &hdrs,
         };
         let now = self.now_ms(py)?;
         let conn = &mut self.conn;
         let out = emit(py, |buf| conn.accept(now, &opts, buf))?;
         drop(hdrs);
+        self.was_open = true;
         if let (Some(p), Some(e)) = (self.start_deflate(), &ext) {
             pmd::record(e, &p)?;
         }
@@ -1344,6 +1435,70 @@ fn message_object(py: Python<'_>, kind: MessageKind, data: &[u8]) -> PyResult<Py
     })
 }
 
+/// wsproto's message for a handshake error (its `RemoteProtocolError` texts), or the core's
+/// where wsproto has none.
+fn wsproto_message(e: HandshakeError) -> &'static str {
+    match e {
+        HandshakeError::Malformed => "Bad HTTP message",
+        HandshakeError::MethodNotAllowed => "Request method must be GET",
+        HandshakeError::MissingHost => "Missing header, 'Host'",
+        HandshakeError::MissingUpgrade => "Missing header, 'Upgrade: websocket'",
+        HandshakeError::MissingConnectionUpgrade => "Missing header, 'Connection: Upgrade'",
+        HandshakeError::MissingVersion | HandshakeError::UnsupportedVersion => {
+            "Missing header, 'Sec-WebSocket-Version'"
+        }
+        HandshakeError::InvalidKey => "Missing header, 'Sec-WebSocket-Key'",
+        HandshakeError::InvalidAccept => "Bad accept token",
+        e => e.as_str(),
+    }
+}
+
+/// The values of the header `name` (lower case) in an HTTP head, trimmed: for error messages
+/// only (the core parsed and refused the head).
+fn head_values<'a>(head: &'a [u8], name: &'a str) -> impl Iterator<Item = String> + 'a {
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len());
+    head.get(..end)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(move |line| {
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (n, v) = line.split_at(colon);
+            n.eq_ignore_ascii_case(name.as_bytes()).then(|| {
+                String::from_utf8_lossy(v.get(1..).unwrap_or_default())
+                    .trim()
+                    .to_owned()
+            })
+        })
+}
+
+/// The Host header for `host` (a `str`): IDNA-encoded (`xn--` labels) when it is not ASCII, as
+/// wsproto writes it.
+fn host_to_wire(host: &Bound<'_, PyAny>) -> PyResult<String> {
+    let s: String = host.extract()?;
+    if s.is_ascii() {
+        return Ok(s);
+    }
+    let encoded = host.call_method1("encode", ("idna",))?;
+    Ok(String::from_utf8_lossy(encoded.cast::<PyBytes>()?.as_bytes()).into_owned())
+}
+
+/// A request's Host as `Request.host`: trimmed, and with IDNA (`xn--`) labels decoded, as
+/// wsproto reads it (left as it is when it does not decode).
+fn host_from_wire(py: Python<'_>, host: &[u8]) -> String {
+    let raw = String::from_utf8_lossy(host).trim().to_owned();
+    if !raw.to_ascii_lowercase().contains("xn--") {
+        return raw;
+    }
+    PyBytes::new(py, raw.as_bytes())
+        .call_method1("decode", ("idna",))
+        .and_then(|s| s.extract::<String>())
+        .unwrap_or(raw)
+}
+
 fn failure_event(py: Python<'_>, e: ProtocolError) -> PyResult<Py<PyAny>> {
     let code = close_code(py, e.close_code().get())?;
     events::close(py, code, PyString::new(py, e.as_str()).into_any().unbind())
@@ -1494,11 +1649,22 @@ impl WSConnection {
     /// ``None`` means the transport reached end-of-file.
     #[pyo3(signature = (data))]
     fn receive_data(&mut self, py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let Some(data) = data else {
+        // wsproto hands the refusal's bytes to h11, for which `b""` is end-of-file too (a
+        // body framed by the end of the connection ends there).
+        let refusal_eof = self.client
+            && self.conn.phase() == Phase::Rejecting
+            && data.is_some_and(|d| d.len().is_ok_and(|n| n == 0));
+        let Some(data) = data.filter(|_| !refusal_eof) else {
             self.eof = true;
             return Ok(());
         };
-        if self.eof {
+        // As wsproto: CLOSED after end-of-file or a clean closing handshake. (Input after a
+        // failure is ignored: wsproto would still be LOCAL_CLOSING there.)
+        if self.eof
+            || (self.was_open
+                && self.conn.phase() == Phase::Closed
+                && self.conn.failure().is_none())
+        {
             return Err(local_error(py, "Connection already closed."));
         }
         self.append(data)?;
@@ -1514,8 +1680,8 @@ impl WSConnection {
         }
     }
 
-    /// Feeds ``data`` as ``receive_data`` does (empty ``data`` feeds nothing) and returns
-    /// the events it produced, parsed at once, with each data message whole: ``str`` for
+    /// Feeds ``data`` as ``receive_data`` does (empty ``data``, or data after the connection
+    /// closed, feeds nothing) and returns the events it produced, parsed at once, with each data message whole: ``str`` for
     /// text, ``bytes`` for binary, instead of ``TextMessage`` / ``BytesMessage`` chunks. Other
     /// events are the usual objects. With ``max_messages``, parsing stops after that many
     /// data messages (0: only the events already parsed, such as the handshake's), and the
@@ -1534,7 +1700,10 @@ impl WSConnection {
             Some(d) => d.len().map(|n| n == 0).unwrap_or(false),
             None => false,
         };
-        if !empty {
+        // Bytes after the connection closed are dropped (`receive_data` would raise after a
+        // clean closing handshake).
+        let closed = data.is_some() && self.conn.phase() == Phase::Closed;
+        if !empty && !closed {
             self.receive_data(py, data)?;
         }
         let list = PyList::empty(py);

@@ -33,8 +33,13 @@ fn pmd_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|c| c.bind(py))
 }
 
+/// Whether `obj` is a `PerMessageDeflate` (the engine negotiates those itself).
+pub(crate) fn is_pmd(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+    obj.is_instance(pmd_class(py)?)
+}
+
 /// The first `PerMessageDeflate` in an `extensions` list (`None` for `None`, or when there is
-/// none). Other `Extension` objects are not negotiated.
+/// none). Other `Extension` objects are negotiated by `crate::extensions`.
 pub(crate) fn find<'py>(
     py: Python<'py>,
     extensions: &Bound<'py, PyAny>,

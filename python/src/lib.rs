@@ -7,6 +7,7 @@
 mod conn;
 mod deflate;
 mod events;
+mod extensions;
 mod pytypes;
 mod reconnect;
 

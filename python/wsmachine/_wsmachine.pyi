@@ -334,8 +334,8 @@ class WSConnection:
     def receive_messages(
         self, data: Optional[_BytesLike], max_messages: Optional[int] = ...
     ) -> list[Union[str, bytes, Event]]:
-        """Feeds ``data`` as ``receive_data`` does (empty ``data`` feeds nothing) and returns
-        the events it produced, parsed at once, with each data message whole: ``str`` for
+        """Feeds ``data`` as ``receive_data`` does (empty ``data``, or data after the
+        connection closed, feeds nothing) and returns the events it produced, parsed at once, with each data message whole: ``str`` for
         text, ``bytes`` for binary, instead of ``TextMessage`` / ``BytesMessage`` chunks.
         Other events are the usual objects. With ``max_messages``, parsing stops after that
         many data messages (0: only the events already parsed, such as the handshake's), and

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # scripts/test/autobahn.sh — RFC 6455 conformance with Autobahn|Testsuite, for every face of
-# wsmachine: the Rust examples, the C examples and the Python face (wsmachine.asyncio, through
-# examples/python/asyncio_echo.py and asyncio_client.py).
+# wsmachine: the Rust examples, the C examples, the Python face (wsmachine.asyncio, through
+# examples/python/asyncio_echo.py and asyncio_client.py) and the tokio face's examples (crate
+# wsmachine-tokio).
 #
 #   scripts/test/autobahn.sh [all|server|client]      (default: all)
 #
 # 1. installs wstest into .tools/autobahn (scripts/setup/autobahn-testsuite.sh; ~30 s
 #    the first time, ~1 s after);
-# 2. builds each face's echo server and client (Rust: cargo; C: scripts/tools/build-c-examples.sh;
-#    Python: the wheel into .venv);
+# 2. builds each face's echo server and client (Rust and tokio: cargo; C:
+#    scripts/tools/build-c-examples.sh; Python: the wheel into .venv);
 # 3. server mode: starts the face's echo server on a free 127.0.0.1 port and runs
 #    `wstest -m fuzzingclient` against it;
 # 4. client mode: starts `wstest -m fuzzingserver` on a free 127.0.0.1 port and
@@ -25,14 +26,16 @@
 # the summary script); 2 when a mode produced no report; 3 on a setup problem.
 #
 # Environment:
-#   AUTOBAHN_FACES     which faces to test (default "rust c python"; also "rust-zlib")
+#   AUTOBAHN_FACES     which faces to test (default "rust c python tokio"; also "rust-zlib")
 #   AUTOBAHN_SCOPE     "ci" (default, what `make test` runs): the Rust face runs all 517
-#                      cases; the C and Python faces run groups 1-10 in full and a
+#                      cases; the C, Python and tokio faces run groups 1-10 in full and a
 #                      sample of 48 compression cases (messages 1, 4, 7 and 10 of every
 #                      12.x and 13.x group: every parameter combination, small to large
 #                      messages) — the full 216 compression cases cost ~10 min of CPU
 #                      per face and mode, which `make test`'s 40-minute budget cannot
-#                      hold six times. "full" (`make conformance-full`): all 517 for
+#                      hold eight times. (The tokio face runs the core's zlib-rs
+#                      backend, which the Rust face's full run does not cover: its
+#                      full run is `make conformance-full`.) "full" (`make conformance-full`): all 517 for
 #                      every face.
 #   AUTOBAHN_CASES     comma-separated case patterns to run, for every face (overrides
 #                      AUTOBAHN_SCOPE)
@@ -74,7 +77,7 @@ EXCLUDE=${AUTOBAHN_EXCLUDE:-}
 REPORTS=${AUTOBAHN_REPORTS:-$REPO/autobahn-reports}
 TIMEOUT=${AUTOBAHN_TIMEOUT:-2400}
 JOBS=${AUTOBAHN_JOBS:-2}
-FACES=${AUTOBAHN_FACES:-rust c python}
+FACES=${AUTOBAHN_FACES:-rust c python tokio}
 
 say() { printf 'autobahn: %s\n' "$*"; }
 
@@ -95,6 +98,9 @@ for face in $FACES; do
     python)
       say "building the Python wheel into .venv"
       bash "$REPO/scripts/tools/build-wheel.sh" --install >/dev/null || exit 3 ;;
+    tokio)
+      say "building the tokio examples (release)"
+      (cd "$REPO" && cargo build --quiet --release -p wsmachine-tokio --examples) || exit 3 ;;
     *) say "unknown face $face"; exit 3 ;;
   esac
 done
@@ -106,6 +112,7 @@ server_cmd() {
     rust-zlib) echo "$BIN/echo-server --zlib --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
     c) echo "$CBIN/echo_server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
     python) echo "$PY $REPO/examples/python/asyncio_echo.py --host 127.0.0.1 --port $2" ;;
+    tokio) echo "$BIN/examples/echo_server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
   esac
 }
 
@@ -116,6 +123,7 @@ client_cmd() {
     rust-zlib) echo "$BIN/echo-client autobahn --zlib --url $2 --agent $3" ;;
     c) echo "$CBIN/echo_client autobahn --url $2 --agent $3" ;;
     python) echo "$PY $REPO/examples/python/asyncio_client.py autobahn --url $2 --agent $3" ;;
+    tokio) echo "$BIN/examples/autobahn_client --url $2 --agent $3" ;;
   esac
 }
 

@@ -1,24 +1,19 @@
 #!/usr/bin/env bash
-# The demo: starts the Rust echo server on loopback, has the Rust client send a few messages
-# (ASCII, multi-byte text, binary) through it, prints what comes back, and stops the server.
+# scripts/tools/demo.sh — `make demo`: the wsmachine-hub chat on 127.0.0.1.
+#
+# Builds wsmachine-hub (release) and runs it in the foreground with the embedded defaults
+# (in-process broker and history, no Redis) and the demo login (any name), then prints
+#   demo: http://127.0.0.1:8080/
+# Open that URL in two tabs (or two browsers) and chat. Ctrl-C stops it (with a drain).
+#
+# Environment: PORT (default 8080; 0 picks a free one), HUB_SECRET (default: a fresh random
+# key per run, so logins do not survive a restart unless you set it), HUB_ARGS (more flags,
+# see `wsmachine-hub --help` and docs/hub.md).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --quiet --release -p wsmachine-examples
-bin=target/release
-log=$(mktemp)
-"$bin/echo-server" --host 127.0.0.1 --port "${DEMO_PORT:-0}" --subprotocol chat --verbose >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; cat "$log"; rm -f "$log"' EXIT
-port=
-for _ in $(seq 100); do
-    port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "demo: the echo server did not start" >&2; exit 1; }
-echo "== echo-server listening on ws://127.0.0.1:$port (pid $server)"
-echo "== echo-client: three messages, then a clean close"
-"$bin/echo-client" send --url "ws://127.0.0.1:$port/demo" --subprotocol chat \
-    --text "hello, wsmachine" --text "κόσμε — ünïcödé ✓" --binary-hex 00ff10fe
-sleep 0.2
-echo "== done; the server's log:"
+cargo build --quiet --release -p wsmachine-hub
+bin=${CARGO_TARGET_DIR:-target}/release/wsmachine-hub
+export PORT=${PORT:-8080}
+# The hub prints "wsmachine-hub: listening on http://HOST:PORT/" first; the demo line follows.
+# shellcheck disable=SC2086
+exec "$bin" --demo-login ${HUB_ARGS:-} > >(sed -u 's|^wsmachine-hub: listening on \(http://[^ ]*\)$|&\ndemo: \1|')

@@ -8,37 +8,74 @@ happen in the Rust engine (zlib-rs); compressed messages arrive as ordinary
 ``TextMessage`` / ``BytesMessage`` events, and messages of 32 bytes or more are sent
 compressed.
 
-Other :class:`Extension` subclasses are not negotiated: a client does not offer them and a
-server does not accept them (the engine does the framing, so there are no frame hooks).
+Other :class:`Extension` subclasses are negotiated as wsproto negotiates them: a client's
+``Request`` offers what their :meth:`~Extension.offer` returns and calls
+:meth:`~Extension.finalize` with the server's response element; a server's
+``AcceptConnection`` calls :meth:`~Extension.accept` with each request element of the same
+name and answers with what it returns. Their frame hooks are not called: the engine frames
+and checks every frame itself, and a frame with an RSV bit set that permessage-deflate does
+not own still fails the connection (1002). So an extension that overrides a frame hook is not
+negotiated at all (a ``RuntimeWarning`` says so): agreeing to it would garble its messages.
 """
 
-from typing import Dict, Optional, Tuple, Type, Union
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any, Dict, Optional, Tuple, Type, Union
 
+from .._types import CloseReason, Opcode
 from .._wsmachine import _pmd_accept, _pmd_finalize
+from .frame_protocol import RsvBits
 
 __all__ = ["SUPPORTED_EXTENSIONS", "Extension", "PerMessageDeflate"]
 
 
-class Extension:
-    """Base class of extensions. Only :class:`PerMessageDeflate` is negotiated."""
+class Extension(ABC):
+    """Base class of extensions: ``name`` and :meth:`offer` are required.
 
-    name: str = ""
+    The negotiation hooks (:meth:`offer`, :meth:`accept`, :meth:`finalize`) are called by a
+    ``WSConnection``; the frame hooks (``frame_*``) are wsproto's defaults and are not called
+    (the framing is in Rust): a subclass that overrides one is not negotiated.
+    """
+
+    name: str
 
     def enabled(self) -> bool:
         """Whether the extension was agreed and is in use."""
         return False
 
+    @abstractmethod
     def offer(self) -> Union[bool, str]:
-        """The parameters a client offers (``True``: the name alone; ``False``: none)."""
-        return False
+        """Client: the offer's parameters (``True``: the name alone; ``False``: no offer)."""
 
     def accept(self, offer: str) -> Union[bool, str, None]:
-        """Server: the response's parameters for the request element ``offer``, or ``None``
-        to decline it."""
+        """Server: the response's parameters for the request element ``offer`` (``True``:
+        the name alone; ``None`` or ``False``: declined)."""
         return None
 
     def finalize(self, offer: str) -> None:
         """Client: takes the server's response element."""
+
+    def frame_inbound_header(
+        self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int
+    ) -> Union[CloseReason, RsvBits]:
+        """The RSV bits this extension claims on a received frame (none). Not called by the
+        engine."""
+        return RsvBits(False, False, False)
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> Union[bytes, CloseReason]:
+        """Received payload, transformed (unchanged). Not called by the engine."""
+        return data
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> Union[bytes, CloseReason, None]:
+        """Data to add at the end of a received frame (none). Not called by the engine."""
+        return None
+
+    def frame_outbound(
+        self, proto: Any, opcode: Opcode, rsv: RsvBits, data: bytes, fin: bool
+    ) -> Tuple[RsvBits, bytes]:
+        """An outgoing frame's RSV bits and payload, transformed (unchanged). Not called by
+        the engine."""
+        return (rsv, data)
 
 
 def _window_bits(value: int) -> int:
@@ -143,13 +180,23 @@ class PerMessageDeflate(Extension):
     def accept(self, offer: str) -> Union[bool, str, None]:
         """Server, outside a ``WSConnection``: the response's parameters for the offer
         element ``offer`` (``permessage-deflate; ...``), chosen by the engine's negotiation,
-        or ``None`` to decline. Records what was agreed and enables the extension."""
+        or ``None`` to decline. Records what was agreed and enables the extension.
+
+        As wsproto's does, the answer states both window sizes the offer named (the engine
+        leaves out a size that is the default 15; either way means the same)."""
         answer = _pmd_accept(offer, *self._settings())
         if answer is None:
             return None
         agreed, parameters = answer
         self._agreed(*agreed)
-        return parameters
+        named = {p.split("=", 1)[0].strip().lower() for p in offer.split(";")[1:]}
+        given = {p.split("=", 1)[0].strip() for p in parameters.split(";") if p.strip()}
+        extra = [
+            f"{name}={getattr(self, name)}"
+            for name in ("client_max_window_bits", "server_max_window_bits")
+            if name in named and name not in given
+        ]
+        return "; ".join(([parameters] if parameters else []) + extra)
 
     def finalize(self, offer: str) -> None:
         """Client, outside a ``WSConnection``: takes the server's response element
@@ -169,3 +216,39 @@ class PerMessageDeflate(Extension):
 
 #: The extensions wsmachine negotiates, by name.
 SUPPORTED_EXTENSIONS: Dict[str, Type[Extension]] = {PerMessageDeflate.name: PerMessageDeflate}
+
+_FRAME_HOOKS = (
+    "frame_inbound_header",
+    "frame_inbound_payload_data",
+    "frame_inbound_complete",
+    "frame_outbound",
+)
+
+
+def _is_base(cls: type) -> bool:
+    """``Extension`` itself, ours or wsproto's (whose frame hooks do nothing)."""
+    return cls is Extension or (
+        cls.__module__ == "wsproto.extensions" and cls.__qualname__ == "Extension"
+    )
+
+
+def _negotiable(extension: object) -> bool:
+    """Whether a ``WSConnection`` may offer or accept ``extension`` (not a
+    ``PerMessageDeflate``): only when it leaves the frame hooks as ``Extension`` has them.
+    The engine never calls them, so agreeing to an extension that transforms frames would
+    garble its messages; such an extension is left out with a ``RuntimeWarning``."""
+    overridden = []
+    for hook in _FRAME_HOOKS:
+        owner = next((c for c in type(extension).__mro__ if hook in vars(c)), None)
+        if owner is not None and not _is_base(owner):
+            overridden.append(hook)
+    if not overridden:
+        return True
+    warnings.warn(
+        f"{type(extension).__name__} (extension {getattr(extension, 'name', '?')!r}) is not "
+        f"negotiated: it overrides {', '.join(overridden)}, and wsmachine does not call "
+        "Extension frame hooks",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return False

@@ -1,4 +1,8 @@
-"""``wsproto.frame_protocol``: close codes and opcodes (the framing itself is in Rust)."""
+"""``wsproto.frame_protocol``: close codes, opcodes and the RSV bits type of the extension
+hooks. The framing itself is in Rust: wsproto's frame-level classes (``FrameProtocol``,
+``FrameDecoder``, ``MessageDecoder``, ``Frame``, ``Buffer``, ``ParseFailed``) are not here."""
+
+from typing import NamedTuple
 
 from .._types import CloseReason, Opcode
 
@@ -9,4 +13,13 @@ LOCAL_ONLY_CLOSE_REASONS = (
     CloseReason.TLS_HANDSHAKE_FAILED,
 )
 
-__all__ = ["LOCAL_ONLY_CLOSE_REASONS", "CloseReason", "Opcode"]
+
+class RsvBits(NamedTuple):
+    """The three RSV bits of a frame header."""
+
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+
+
+__all__ = ["LOCAL_ONLY_CLOSE_REASONS", "CloseReason", "Opcode", "RsvBits"]
