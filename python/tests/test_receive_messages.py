@@ -66,3 +66,13 @@ def test_every_ping_gets_its_pong() -> None:
     client.receive_data(server.data_to_send())
     pongs = [e.payload for e in client.events() if isinstance(e, Pong)]
     assert pongs == [b"p%d" % i for i in range(10)]
+
+
+def test_input_after_a_clean_close_is_dropped() -> None:
+    client, server = pair()
+    server.receive_messages(client.send(CloseConnection(1000)))
+    client.receive_data(server.send(CloseConnection(1000)))
+    list(client.events())
+    assert server.state is ConnectionState.CLOSED
+    # receive_data would raise LocalProtocolError here (as wsproto); an event loop just drops it.
+    assert server.receive_messages(frame(0x1, b"late")) == []
