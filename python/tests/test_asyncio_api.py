@@ -89,6 +89,13 @@ def test_echo(loop: str, compression: Optional[str]) -> None:
                 assert await ws.recv() == "fragmented"
                 await ws.send([b"a", b"b"])
                 assert await ws.recv() == b"ab"
+                # Any bytes-like object is sent as binary.
+                await ws.send(bytearray(b"ba"))
+                assert await ws.recv() == b"ba"
+                await ws.send(memoryview(b"0123456789")[2:5])
+                assert await ws.recv() == b"234"
+                with pytest.raises(TypeError):
+                    await ws.send(5)  # type: ignore[arg-type]
                 # decode= converts.
                 await ws.send(b"caf\xc3\xa9")
                 assert await ws.recv(decode=True) == "café"
