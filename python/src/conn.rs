@@ -445,6 +445,13 @@ pub struct WSConnection {
     /// Inflated data of the current chunk, and compressed output (kept between calls).
     inflated: Vec<u8>,
     deflated: Vec<u8>,
+    /// `receive_messages` is running: data chunks are gathered into `whole` and handed out
+    /// as one `str` or `bytes` per message.
+    assemble: bool,
+    whole: Vec<u8>,
+    /// Automatic pongs taken from the core as soon as their ping was parsed
+    /// (`receive_messages`; the core keeps one pending pong), ahead of `data_to_send()`.
+    early_out: Vec<u8>,
 }
 
 /// Reusable buffers above this size are freed after use.
@@ -497,6 +504,9 @@ impl WSConnection {
             codec: None,
             inflated: Vec::new(),
             deflated: Vec::new(),
+            assemble: false,
+            whole: Vec::new(),
+            early_out: Vec::new(),
         })
     }
 
@@ -852,8 +862,11 @@ impl WSConnection {
             codec,
             inflated,
             config,
+            assemble,
+            whole,
             ..
         } = self;
+        let asm = if *assemble { Some(whole) } else { None };
         let read = conn
             .read(now, &mut inbuf[*start..])
             .map_err(|e| core_error(py, e))?;
@@ -889,6 +902,9 @@ impl WSConnection {
                         .map_err(|e| core_error(py, e))?;
                     if let Some(e) = r.failed {
                         tail.len = 0;
+                        if let Some(w) = asm {
+                            w.clear();
+                        }
                         if inflated.len() > KEEP_BUFFER {
                             *inflated = Vec::new();
                         }
@@ -901,35 +917,38 @@ impl WSConnection {
                     }
                 }
                 let data = inflated.get(..len).unwrap_or_default();
-                let obj = match chunk.kind {
-                    MessageKind::Text => {
-                        let s = decode_text(py, tail, data)?;
-                        events::text_message(py, s, chunk.frame_finished, chunk.message_finished)?
-                    }
-                    MessageKind::Binary => events::bytes_message(
-                        py,
-                        data,
-                        chunk.frame_finished,
-                        chunk.message_finished,
-                    )?,
-                };
+                let obj = data_event(
+                    py,
+                    asm,
+                    tail,
+                    chunk.kind,
+                    data,
+                    chunk.frame_finished,
+                    chunk.message_finished,
+                );
                 if inflated.len() > KEEP_BUFFER {
                     *inflated = Vec::new();
                 }
-                obj
-            }
-            CoreEvent::Data(chunk) => match chunk.kind {
-                MessageKind::Text => {
-                    let s = decode_text(py, tail, chunk.data)?;
-                    events::text_message(py, s, chunk.frame_finished, chunk.message_finished)?
+                match obj? {
+                    Some(o) => o,
+                    None => return Ok(Step::Progress),
                 }
-                MessageKind::Binary => events::bytes_message(
+            }
+            CoreEvent::Data(chunk) => {
+                let obj = data_event(
                     py,
+                    asm,
+                    tail,
+                    chunk.kind,
                     chunk.data,
                     chunk.frame_finished,
                     chunk.message_finished,
-                )?,
-            },
+                )?;
+                match obj {
+                    Some(o) => o,
+                    None => return Ok(Step::Progress),
+                }
+            }
             CoreEvent::Ping(p) => events::ping(py, p)?,
             CoreEvent::Pong(p) => events::pong(py, p)?,
             CoreEvent::Close { status, reason } => {
@@ -938,6 +957,9 @@ impl WSConnection {
             }
             CoreEvent::Failed(e) => {
                 tail.len = 0;
+                if let Some(w) = asm {
+                    w.clear();
+                }
                 failure_event(py, e)?
             }
             CoreEvent::RejectBody { data, finished } => {
@@ -1361,6 +1383,58 @@ impl WSConnection {
     }
 }
 
+/// A data chunk as the event to hand out: a `TextMessage` / `BytesMessage` chunk, or, when
+/// assembling (`asm`: `receive_messages`), nothing until the message's last chunk and then the
+/// whole message as `str` or `bytes` (a one-chunk message is not copied into `asm`).
+fn data_event(
+    py: Python<'_>,
+    asm: Option<&mut Vec<u8>>,
+    tail: &mut Utf8Tail,
+    kind: MessageKind,
+    data: &[u8],
+    frame_finished: bool,
+    message_finished: bool,
+) -> PyResult<Option<Py<PyAny>>> {
+    let Some(whole) = asm else {
+        return Ok(Some(match kind {
+            MessageKind::Text => {
+                let s = decode_text(py, tail, data)?;
+                events::text_message(py, s, frame_finished, message_finished)?
+            }
+            MessageKind::Binary => {
+                events::bytes_message(py, data, frame_finished, message_finished)?
+            }
+        }));
+    };
+    if !message_finished {
+        whole.extend_from_slice(data);
+        return Ok(None);
+    }
+    if whole.is_empty() {
+        return message_object(py, kind, data).map(Some);
+    }
+    whole.extend_from_slice(data);
+    let obj = message_object(py, kind, whole);
+    whole.clear();
+    if whole.capacity() > KEEP_BUFFER {
+        *whole = Vec::new();
+    }
+    obj.map(Some)
+}
+
+/// A whole message as `str` (text: the core validated it; simdutf8 re-checks it for the
+/// `&str` PyO3 needs) or `bytes`.
+fn message_object(py: Python<'_>, kind: MessageKind, data: &[u8]) -> PyResult<Py<PyAny>> {
+    Ok(match kind {
+        MessageKind::Text => {
+            let s = simdutf8::basic::from_utf8(data)
+                .map_err(|_| PyRuntimeError::new_err("wsmachine internal error: invalid text"))?;
+            PyString::new(py, s).into_any().unbind()
+        }
+        MessageKind::Binary => PyBytes::new(py, data).into_any().unbind(),
+    })
+}
+
 /// wsproto's message for a handshake error (its `RemoteProtocolError` texts), or the core's
 /// where wsproto has none.
 fn wsproto_message(e: HandshakeError) -> &'static str {
@@ -1606,6 +1680,60 @@ impl WSConnection {
         }
     }
 
+    /// Feeds ``data`` as ``receive_data`` does (empty ``data``, or data after the connection
+    /// closed, feeds nothing) and returns the events it produced, parsed at once, with each data message whole: ``str`` for
+    /// text, ``bytes`` for binary, instead of ``TextMessage`` / ``BytesMessage`` chunks. Other
+    /// events are the usual objects. With ``max_messages``, parsing stops after that many
+    /// data messages (0: only the events already parsed, such as the handshake's), and the
+    /// rest of the input waits for the next call. With ``auto_pong``, each ping's pong is
+    /// taken from the engine as the ping is parsed, so that every ping gets one:
+    /// ``data_to_send()`` returns them. For event-loop drivers (``wsmachine.asyncio``); not to
+    /// be mixed with ``events()`` inside a message.
+    #[pyo3(signature = (data, max_messages=None))]
+    fn receive_messages<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: Option<&Bound<'py, PyAny>>,
+        max_messages: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let empty = match data {
+            Some(d) => d.len().map(|n| n == 0).unwrap_or(false),
+            None => false,
+        };
+        // Bytes after the connection closed are dropped (`receive_data` would raise after a
+        // clean closing handshake).
+        let closed = data.is_some() && self.conn.phase() == Phase::Closed;
+        if !empty && !closed {
+            self.receive_data(py, data)?;
+        }
+        let list = PyList::empty(py);
+        self.assemble = true;
+        let result = (|| {
+            let mut count = 0usize;
+            loop {
+                if max_messages.is_some_and(|m| count >= m) {
+                    while let Some(e) = self.pending.pop_front() {
+                        list.append(e)?;
+                    }
+                    return Ok(());
+                }
+                let Some(e) = self.next_event(py)? else {
+                    return Ok(());
+                };
+                let ev = e.bind(py);
+                if ev.is_instance_of::<PyString>() || ev.is_instance_of::<PyBytes>() {
+                    count += 1;
+                } else if self.config.auto_pong && ev.is_instance_of::<Ping>() {
+                    let pong = self.drain_transmit().map_err(|err| core_error(py, err))?;
+                    self.early_out.extend_from_slice(&pong);
+                }
+                list.append(e)?;
+            }
+        })();
+        self.assemble = false;
+        result.map(|()| list)
+    }
+
     /// An iterator over the events the received data produced. Data is parsed as the
     /// iterator advances.
     fn events(slf: &Bound<'_, Self>) -> EventIter {
@@ -1647,7 +1775,12 @@ impl WSConnection {
     /// or invalid handshake. Call it after ``handle_timeout`` and after handling events.
     fn data_to_send<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let out = self.drain_transmit().map_err(|e| core_error(py, e))?;
-        Ok(PyBytes::new(py, &out))
+        if self.early_out.is_empty() {
+            return Ok(PyBytes::new(py, &out));
+        }
+        let mut all = std::mem::take(&mut self.early_out);
+        all.extend_from_slice(&out);
+        Ok(PyBytes::new(py, &all))
     }
 
     /// The next deadline, in the clock's time base, or ``None`` when no timer is armed.

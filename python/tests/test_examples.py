@@ -1,12 +1,11 @@
-"""The asyncio examples in examples/python: echo server and client, ws:// and wss://
+"""The asyncio examples in examples/python (the sans-IO ones, and asyncio_echo.py /
+asyncio_client.py on wsmachine.asyncio): echo server and client, ws:// and wss://
 (certificate generated at test time), backpressure, keepalive, the README snippet, the
 command lines, and the Autobahn driver protocol against a stand-in fuzzingserver."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -17,10 +16,6 @@ from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from wsmachine import (
     AcceptConnection,
@@ -37,48 +32,13 @@ from wsmachine import (
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "python"
 sys.path.insert(0, str(EXAMPLES))
 
+import asyncio_client  # noqa: E402
 import client as ws_client  # noqa: E402
 import echo_server  # noqa: E402
 
 
 def run(coro: Any, timeout: float = 60) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost / 127.0.0.1: (cert.pem, key.pem)."""
-    d = tmp_path_factory.mktemp("certs")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = d / "cert.pem", d / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def server_port(server: asyncio.Server) -> int:
@@ -250,8 +210,11 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize("script", ["readme_echo.py", "echo_server.py"])
-def test_server_scripts(script: str) -> None:
+@pytest.mark.parametrize(
+    "script, client_script",
+    [("readme_echo.py", "client.py"), ("echo_server.py", "client.py"), ("asyncio_echo.py", "asyncio_client.py")],
+)
+def test_server_scripts(script: str, client_script: str) -> None:
     async def main() -> None:
         port = free_port()
         args = [str(port)] if script == "readme_echo.py" else ["--host", "127.0.0.1", "--port", str(port)]
@@ -260,7 +223,7 @@ def test_server_scripts(script: str) -> None:
             await wait_port(port, proc)
             await echo_roundtrip(f"ws://127.0.0.1:{port}/")
             cli = await asyncio.create_subprocess_exec(
-                sys.executable, str(EXAMPLES / "client.py"), "echo", "--url",
+                sys.executable, str(EXAMPLES / client_script), "echo", "--url",
                 f"ws://127.0.0.1:{port}/", "one", "two", stdout=asyncio.subprocess.PIPE)
             out, _ = await cli.communicate()
             assert cli.returncode == 0
@@ -272,8 +235,10 @@ def test_server_scripts(script: str) -> None:
     run(main())
 
 
-def test_autobahn_driver_protocol() -> None:
-    """client.py autobahn against a stand-in fuzzingserver built on the wheel."""
+@pytest.mark.parametrize("driver", ["client", "asyncio_client"])
+def test_autobahn_driver_protocol(driver: str) -> None:
+    """client.py / asyncio_client.py autobahn against a stand-in fuzzingserver built on the
+    wheel's sans-IO API."""
     log: list[str] = []
     echoed: list[Any] = []
 
@@ -317,7 +282,8 @@ def test_autobahn_driver_protocol() -> None:
     async def main() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         async with server:
-            await ws_client.autobahn(f"ws://127.0.0.1:{server_port(server)}", "agent x")
+            module = ws_client if driver == "client" else asyncio_client
+            await module.autobahn(f"ws://127.0.0.1:{server_port(server)}", "agent x", True)
 
     run(main())
     assert log == ["/getCaseCount", "/runCase?case=1&agent=agent%20x",

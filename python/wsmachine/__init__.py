@@ -1,6 +1,7 @@
 """wsmachine: a sans-IO WebSocket (RFC 6455) engine in Rust with wsproto's API.
 
 Everything here is also available under wsproto's module layout in ``wsmachine.wsproto``.
+``wsmachine.asyncio`` has an asyncio server and client on top (``serve``, ``connect``).
 """
 
 from ._types import (

@@ -331,6 +331,18 @@ class WSConnection:
         During the opening handshake an invalid request or response raises
         ``RemoteProtocolError`` (its ``event_hint`` is a fitting ``RejectConnection``).
         """
+    def receive_messages(
+        self, data: Optional[_BytesLike], max_messages: Optional[int] = ...
+    ) -> list[Union[str, bytes, Event]]:
+        """Feeds ``data`` as ``receive_data`` does (empty ``data``, or data after the
+        connection closed, feeds nothing) and returns the events it produced, parsed at once, with each data message whole: ``str`` for
+        text, ``bytes`` for binary, instead of ``TextMessage`` / ``BytesMessage`` chunks.
+        Other events are the usual objects. With ``max_messages``, parsing stops after that
+        many data messages (0: only the events already parsed, such as the handshake's), and
+        the rest of the input waits for the next call. With ``auto_pong``, each ping's pong
+        is taken from the engine as the ping is parsed, so that every ping gets one:
+        ``data_to_send()`` returns them. For event-loop drivers (``wsmachine.asyncio``); not
+        to be mixed with ``events()`` inside a message."""
     def events(self) -> Iterator[Event]:
         """The events the received bytes produce, parsed as the iterator advances."""
     def initiate_upgrade_connection(self, headers: _Headers, path: Union[bytes, str]) -> None:

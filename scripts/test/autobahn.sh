@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test/autobahn.sh — RFC 6455 conformance with Autobahn|Testsuite, for every face of
-# wsmachine: the Rust examples, the C examples, the Python (asyncio) examples and the tokio
-# face's examples (crate wsmachine-tokio).
+# wsmachine: the Rust examples, the C examples, the Python face (wsmachine.asyncio, through
+# examples/python/asyncio_echo.py and asyncio_client.py) and the tokio face's examples (crate
+# wsmachine-tokio).
 #
 #   scripts/test/autobahn.sh [all|server|client]      (default: all)
 #
@@ -110,7 +111,7 @@ server_cmd() {
     rust) echo "$BIN/echo-server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
     rust-zlib) echo "$BIN/echo-server --zlib --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
     c) echo "$CBIN/echo_server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
-    python) echo "$PY $REPO/examples/python/echo_server.py --host 127.0.0.1 --port $2" ;;
+    python) echo "$PY $REPO/examples/python/asyncio_echo.py --host 127.0.0.1 --port $2" ;;
     tokio) echo "$BIN/examples/echo_server --host 127.0.0.1 --port $2 --max-seconds $((TIMEOUT + 60))" ;;
   esac
 }
@@ -121,7 +122,7 @@ client_cmd() {
     rust) echo "$BIN/echo-client autobahn --url $2 --agent $3" ;;
     rust-zlib) echo "$BIN/echo-client autobahn --zlib --url $2 --agent $3" ;;
     c) echo "$CBIN/echo_client autobahn --url $2 --agent $3" ;;
-    python) echo "$PY $REPO/examples/python/client.py autobahn --url $2 --agent $3" ;;
+    python) echo "$PY $REPO/examples/python/asyncio_client.py autobahn --url $2 --agent $3" ;;
     tokio) echo "$BIN/examples/autobahn_client --url $2 --agent $3" ;;
   esac
 }
