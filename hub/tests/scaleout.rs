@@ -72,6 +72,25 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends SIGTERM (by PID, with the system's `kill`).
+    fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits up to `limit` for the process to exit; whether it did.
+    async fn exited_within(&mut self, limit: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
 }
 
 impl Drop for Proc {
@@ -116,6 +135,10 @@ fn start_redis(bin: &Path, dir: &Path, port: u16) -> Proc {
 }
 
 fn start_hub(port: u16, redis_port: u16, id: &str) -> Proc {
+    start_hub_with(port, redis_port, id, &[])
+}
+
+fn start_hub_with(port: u16, redis_port: u16, id: &str, extra: &[&str]) -> Proc {
     Proc::spawn(
         "wsmachine-hub",
         Command::new(env!("CARGO_BIN_EXE_wsmachine-hub"))
@@ -130,6 +153,7 @@ fn start_hub(port: u16, redis_port: u16, id: &str) -> Proc {
                 id,
             ])
             .args(["--rate", "1000"])
+            .args(extra)
             .stdout(Stdio::null()),
     )
 }
@@ -307,17 +331,27 @@ fn seqs(msgs: &[Value]) -> Vec<u64> {
     msgs.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_hubs_behind_nginx_survive_a_kill_and_a_redis_restart() {
-    let (Some(redis_bin), Some(nginx_bin)) = (
+/// The paths of redis-server and nginx, or None (skip) when missing and not required.
+fn tools() -> Option<(PathBuf, PathBuf)> {
+    match (
         tool("HUB_REDIS_SERVER", "redis-server"),
         tool("HUB_NGINX", "nginx"),
-    ) else {
-        assert!(
-            std::env::var("HUB_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "redis-server or nginx not found (scripts/setup/hub-tools.sh installs them)"
-        );
-        eprintln!("scaleout: redis-server or nginx not found; skipped (make hub runs it)");
+    ) {
+        (Some(r), Some(n)) => Some((r, n)),
+        _ => {
+            assert!(
+                std::env::var("HUB_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "redis-server or nginx not found (scripts/setup/hub-tools.sh installs them)"
+            );
+            eprintln!("scaleout: redis-server or nginx not found; skipped (make hub runs it)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_behind_nginx_survive_a_kill_and_a_redis_restart() {
+    let Some((redis_bin, nginx_bin)) = tools() else {
         return;
     };
     let dir = std::env::temp_dir().join(format!("wsmachine-hub-scaleout-{}", std::process::id()));
@@ -493,6 +527,157 @@ async fn two_hubs_behind_nginx_survive_a_kill_and_a_redis_restart() {
     )
     .await;
     assert!(metrics.contains("wsmachine_hub_redis_up 1"), "{metrics}");
+    drop(hubs);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A subscriber through nginx that keeps reading, reconnecting (through nginx) after a close
+/// and resuming from the last seq it saw; returns every seq it received and the close codes.
+async fn follower(
+    front: SocketAddr,
+    cookie: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (Vec<u64>, Vec<u16>) {
+    let mut got: Vec<u64> = Vec::new();
+    let mut closes = Vec::new();
+    let mut epoch: Option<String> = None;
+    loop {
+        let mut c = connect(front, &cookie).await;
+        let mut sub = json!({"type":"subscribe","channel":"chat.drain","last_seq":got.last().copied().unwrap_or(0)});
+        if let Some(e) = &epoch {
+            sub["epoch"] = json!(e);
+        }
+        send(&c.ws, sub).await;
+        let s = until(&mut c.ws, "subscribed", &mut Vec::new()).await;
+        assert_eq!(s["recovered"], true, "{s}");
+        epoch = s["epoch"].as_str().map(str::to_string);
+        loop {
+            // Wake up every 300 ms to see whether the test is over.
+            let next = match tokio::time::timeout(Duration::from_millis(300), c.ws.next()).await {
+                Ok(m) => m,
+                Err(_) if *stop.borrow() => None,
+                Err(_) => continue,
+            };
+            match next {
+                Some(Ok(m)) => {
+                    let v: Value = serde_json::from_str(m.as_text().unwrap()).unwrap();
+                    if v["type"] == "message" {
+                        got.push(v["seq"].as_u64().unwrap());
+                    }
+                }
+                _ => break,
+            }
+        }
+        if *stop.borrow() {
+            return (got, closes);
+        }
+        closes.push(c.ws.close_status().map(|s| s.as_u16()).unwrap_or(0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drain_under_load_moves_clients_without_loss() {
+    let Some((redis_bin, nginx_bin)) = tools() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("wsmachine-hub-drain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("redis")).unwrap();
+    std::fs::create_dir_all(dir.join("nginx")).unwrap();
+    let (rp, h1, h2, np) = (free_port(), free_port(), free_port(), free_port());
+    let _redis = start_redis(&redis_bin, &dir.join("redis"), rp);
+    wait_port(rp, "redis-server").await;
+    let drain = ["--drain-s", "5", "--drain-batch", "4"];
+    let mut hubs = [
+        start_hub_with(h1, rp, "hub-a", &drain),
+        start_hub_with(h2, rp, "hub-b", &drain),
+    ];
+    wait_port(h1, "hub-a").await;
+    wait_port(h2, "hub-b").await;
+    wait_health(h1, "ok").await;
+    wait_health(h2, "ok").await;
+    let _nginx = start_nginx(&nginx_bin, &dir.join("nginx"), np, [h1, h2]);
+    wait_port(np, "nginx").await;
+    let front = SocketAddr::from(([127, 0, 0, 1], np));
+
+    // 20 followers (spread over both instances by their cookies) and a publisher.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut followers = Vec::new();
+    for i in 0..20 {
+        let cookie = login(front, &format!("f{i}")).await;
+        followers.push(tokio::spawn(follower(front, cookie, stop_rx.clone())));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pub_cookie = login(front, "publisher").await;
+    let publisher = tokio::spawn(async move {
+        let mut acked = Vec::new();
+        let mut id = 0u64;
+        let t0 = Instant::now();
+        'outer: while t0.elapsed() < Duration::from_secs(4) {
+            let c = connect(front, &pub_cookie).await;
+            let mut ws = c.ws;
+            loop {
+                if t0.elapsed() >= Duration::from_secs(4) {
+                    break 'outer;
+                }
+                id += 1;
+                let msg = json!({"type":"publish","channel":"chat.drain","payload":id,"id":id});
+                if ws.send(msg.to_string().as_str()).await.is_err() {
+                    break;
+                }
+                match tokio::time::timeout(T, ws.next()).await {
+                    Ok(Some(Ok(m))) => {
+                        let v: Value = serde_json::from_str(m.as_text().unwrap()).unwrap();
+                        if v["type"] == "ack" {
+                            acked.push(v["seq"].as_u64().unwrap());
+                        }
+                    }
+                    _ => break, // closed (drain): reconnect through nginx
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        acked
+    });
+    // Drain one instance under load: SIGTERM; it closes everyone with 1001 and exits.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    hubs[0].terminate();
+    assert!(
+        hubs[0].exited_within(Duration::from_secs(8)).await,
+        "the drained hub did not exit within its 5 s deadline (+3 s)"
+    );
+    let acked = publisher.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_tx.send(true).unwrap();
+    let mut moved = 0;
+    for f in followers {
+        let (got, closes) = f.await.unwrap();
+        // Contiguous, no duplicate, and every acknowledged publish is there.
+        assert!(
+            got.windows(2).all(|w| w[1] == w[0] + 1),
+            "gap or duplicate: {got:?}"
+        );
+        let have: std::collections::HashSet<u64> = got.iter().copied().collect();
+        let missing: Vec<u64> = acked
+            .iter()
+            .copied()
+            .filter(|s| !have.contains(s))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "acknowledged but not received: {missing:?}"
+        );
+        if !closes.is_empty() {
+            assert!(closes.iter().all(|c| *c == 1001), "closes {closes:?}");
+            moved += 1;
+        }
+    }
+    assert!(
+        acked.len() > 50,
+        "only {} publishes acknowledged",
+        acked.len()
+    );
+    assert!(moved > 0, "no follower was on the drained instance");
     drop(hubs);
     let _ = std::fs::remove_dir_all(&dir);
 }
