@@ -104,6 +104,8 @@
 
 mod client;
 mod error;
+#[cfg(feature = "futures")]
+mod futures;
 #[cfg(feature = "http2")]
 pub mod http2;
 mod options;

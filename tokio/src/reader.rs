@@ -500,6 +500,25 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
         self.shared.lock().conn.state()
     }
 
+    /// Whether the end was reported (`None` given).
+    #[cfg(feature = "futures")]
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Reads until the end, dropping data (what `close` does after sending its frame).
+    #[cfg(feature = "futures")]
+    pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            match self.poll_piece(cx) {
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {
         &self.shared
     }

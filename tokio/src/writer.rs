@@ -2,10 +2,12 @@
 
 use std::future::poll_fn;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
+use tokio::time::Sleep;
 use wsmachine::{CloseCode, CloseStatus, Failure, MessageKind, ReadyState};
 
 use crate::error::from_core;
@@ -18,13 +20,60 @@ use crate::{Error, Payload};
 /// whole under the connection's lock, so messages from several tasks never interleave.
 pub struct WsWriter<S> {
     pub(crate) shared: Arc<Shared<S>>,
+    /// The send timeout of the `Sink` methods (the async methods use `tokio::time::timeout`).
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))]
+    pub(crate) timer: SendTimer,
+}
+
+impl<S> WsWriter<S> {
+    pub(crate) fn new(shared: Arc<Shared<S>>) -> WsWriter<S> {
+        WsWriter {
+            shared,
+            timer: SendTimer::default(),
+        }
+    }
 }
 
 impl<S> Clone for WsWriter<S> {
     fn clone(&self) -> Self {
-        WsWriter {
-            shared: self.shared.clone(),
+        WsWriter::new(self.shared.clone())
+    }
+}
+
+/// [`Options::send_timeout`](crate::Options::send_timeout) for poll-based sends: armed when
+/// a wait starts (the first `Pending`), disarmed when it ends.
+#[derive(Default)]
+pub(crate) struct SendTimer {
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl SendTimer {
+    /// Passes `r` through; while it is `Pending` for longer than the send timeout, abandons
+    /// the connection and fails with [`Error::SendTimeout`].
+    #[cfg_attr(not(feature = "futures"), allow(dead_code))]
+    pub(crate) fn watch<S: AsyncWrite, T>(
+        &mut self,
+        shared: &Shared<S>,
+        cx: &mut Context<'_>,
+        r: Poll<Result<T, Error>>,
+    ) -> Poll<Result<T, Error>> {
+        let Some(limit) = shared.opts.send_timeout else {
+            return r;
+        };
+        if r.is_ready() {
+            self.sleep = None;
+            return r;
         }
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if sleep.as_mut().poll(cx).is_ready() {
+            self.sleep = None;
+            let mut st = shared.lock();
+            shared.abort(&mut st);
+            return Poll::Ready(Err(Error::SendTimeout));
+        }
+        Poll::Pending
     }
 }
 
@@ -41,7 +90,12 @@ fn frame_room(len: usize) -> usize {
 
 impl<S: AsyncWrite> WsWriter<S> {
     /// Encodes one message into the queue (compressed when permessage-deflate was agreed).
-    fn encode(&self, st: &mut State<S>, kind: MessageKind, data: &[u8]) -> Result<(), Error> {
+    pub(crate) fn encode(
+        &self,
+        st: &mut State<S>,
+        kind: MessageKind,
+        data: &[u8],
+    ) -> Result<(), Error> {
         if st.aborted {
             return Err(Error::Closed);
         }
@@ -84,24 +138,36 @@ impl<S: AsyncWrite> WsWriter<S> {
         }
     }
 
+    /// Ready once the queue holds at most the high-water mark (writing queued bytes to the
+    /// stream meanwhile): the backpressure of every send.
+    pub(crate) fn poll_room(&self, st: &mut State<S>, cx: &Context<'_>) -> Poll<Result<(), Error>> {
+        if st.aborted {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        let limit = self.shared.opts.send_queue_limit;
+        if st.out.len() > limit {
+            if let Poll::Ready(Err(e)) = self.shared.poll_flush(st, Some(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            if st.out.len() > limit {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Queues `write`'s frame once the queue is at most the high-water mark, then writes the
     /// queue to the stream until it is empty.
     async fn queue_and_flush(
         &self,
         mut write: impl FnMut(&Self, &mut State<S>) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let limit = self.shared.opts.send_queue_limit;
         let mut queued = false;
         self.timed(poll_fn(|cx| {
             let mut st = self.shared.lock();
             if !queued {
-                if st.out.len() > limit {
-                    if let Poll::Ready(Err(e)) = self.shared.poll_flush(&mut st, Some(cx)) {
-                        return Poll::Ready(Err(e));
-                    }
-                    if st.out.len() > limit {
-                        return Poll::Pending;
-                    }
+                if self.poll_room(&mut st, cx)?.is_pending() {
+                    return Poll::Pending;
                 }
                 write(self, &mut st)?;
                 queued = true;
@@ -145,16 +211,10 @@ impl<S: AsyncWrite> WsWriter<S> {
     /// [`flush`](Self::flush) makes fewer system calls than `send`s.
     pub async fn feed<'a>(&self, msg: impl Into<Payload<'a>>) -> Result<(), Error> {
         let (kind, data) = msg.into().parts();
-        let limit = self.shared.opts.send_queue_limit;
         self.timed(poll_fn(|cx| {
             let mut st = self.shared.lock();
-            if st.out.len() > limit {
-                if let Poll::Ready(Err(e)) = self.shared.poll_flush(&mut st, Some(cx)) {
-                    return Poll::Ready(Err(e));
-                }
-                if st.out.len() > limit {
-                    return Poll::Pending;
-                }
+            if self.poll_room(&mut st, cx)?.is_pending() {
+                return Poll::Pending;
             }
             Poll::Ready(self.encode(&mut st, kind, data))
         }))
