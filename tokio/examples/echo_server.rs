@@ -1,7 +1,7 @@
 //! An echo server: `cargo run -p wsmachine-tokio --example echo_server -- [--host H] [--port P]`.
 //!
-//! Echoes every message back, permessage-deflate on; with `--max-seconds N` it exits after N
-//! seconds (the Autobahn server driver uses it).
+//! Echoes every message back, permessage-deflate on (`--no-deflate`: off); with
+//! `--max-seconds N` it exits after N seconds (the Autobahn server driver uses it).
 
 use wsmachine_tokio::{accept_with, Accept, Options};
 
@@ -23,7 +23,11 @@ async fn main() -> std::io::Result<()> {
         });
     }
     // Autobahn sends messages and frames up to 16 MiB, and 4 MiB in 64-byte fragments.
-    let mut options = Options::new(); // permessage-deflate on
+    let mut options = Options::new(); // permessage-deflate on, unless --no-deflate
+    #[cfg(feature = "deflate")]
+    if std::env::args().any(|a| a == "--no-deflate") {
+        options = options.deflate(None);
+    }
     options.config.max_message_size = 64 << 20;
     options.config.max_frame_payload = 64 << 20;
     options.config.max_fragments = 1 << 20;
@@ -35,8 +39,10 @@ async fn main() -> std::io::Result<()> {
             let Ok(mut ws) = accept_with(tcp, options, |_| Ok(Accept::new())).await else {
                 return;
             };
+            // `feed` queues the reply; the reader writes the queue once it has no complete
+            // message left, so the replies to a burst leave in one write.
             while let Some(Ok(msg)) = ws.next().await {
-                if ws.send(&msg).await.is_err() {
+                if ws.feed(&msg).await.is_err() {
                     break;
                 }
             }

@@ -311,11 +311,13 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 };
                 self.pos += consumed;
             }
-            shared.transmit(&mut st);
+            let answered = shared.transmit(&mut st);
             match event {
                 Some(chunk) => {
-                    // Opportunistic: pongs go out without waiting for a writer.
-                    if !st.out.is_empty() {
+                    // Opportunistic: pongs go out without waiting for a writer. (Messages a
+                    // writer only queued, `feed`, wait until there is no more input to read:
+                    // replies to a burst of messages leave in one write.)
+                    if answered {
                         let _ = shared.poll_flush(&mut st, Some(cx));
                     }
                     drop(st);
@@ -445,7 +447,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
             .map_err(crate::error::from_core)?;
         if r.failed.is_some() {
             // The connection failed (reported at the end, from `failure()`).
-            shared.transmit(&mut st);
+            let _ = shared.transmit(&mut st);
             self.compressed = None;
             return Ok(None);
         }

@@ -330,13 +330,15 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// Writes the frames the core queued itself (pongs, keepalive pings, close replies).
-    pub(crate) fn transmit(&self, st: &mut State<S>) {
+    /// Queues the frames the core queued itself (pongs, keepalive pings, close replies);
+    /// whether there were any.
+    pub(crate) fn transmit(&self, st: &mut State<S>) -> bool {
+        let mut any = false;
         loop {
             let State { conn, out, .. } = &mut *st;
             match out.push(256, |b| conn.poll_transmit(b)) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+                Ok(0) | Err(_) => return any,
+                Ok(_) => any = true,
             }
         }
     }

@@ -1,0 +1,237 @@
+//! Echo throughput on loopback: `cargo run --release -p wsmachine-tokio --example echo_bench --
+//! [--mode send|feed|sink|raw] [--conns 100] [--size 20] [--batch 10] [--secs 5]`.
+//!
+//! Measures whole messages echoed per second by a server on a `current_thread` runtime of its
+//! own thread (permessage-deflate off, as `echo_server --no-deflate`), driven by a raw-TCP
+//! client on a second thread: `--conns` connections, each writing `--batch` masked binary
+//! frames of `--size` bytes at once and waiting for all of their echoes before the next batch
+//! (the shape of uWebSockets' `load_test`). Server loops (`--mode`):
+//!
+//! * `send`: `while let Some(m) = ws.next().await { ws.send(&m).await }` (one write per
+//!   message);
+//! * `feed`: the same with `feed`: replies are queued and written when the reader has no
+//!   complete message left (one write per batch);
+//! * `sink`: `reader.forward(writer)` through the `futures` `Stream`/`Sink` (needs the
+//!   `futures` feature);
+//! * `raw`: a TCP echo without WebSockets, the ceiling this client can measure.
+//!
+//! The client is one thread as well, so compare modes and versions on the same machine, not
+//! with figures from elsewhere.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use wsmachine_tokio::{accept_with, Accept, Options};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Send,
+    Feed,
+    #[cfg(feature = "futures")]
+    Sink,
+    Raw,
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+fn num(name: &str, default: usize) -> usize {
+    arg(name).and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let mode = match arg("--mode").as_deref().unwrap_or("send") {
+        "send" => Mode::Send,
+        "feed" => Mode::Feed,
+        #[cfg(feature = "futures")]
+        "sink" => Mode::Sink,
+        "raw" => Mode::Raw,
+        other => panic!("unknown mode {other}"),
+    };
+    let conns = num("--conns", 100);
+    let size = num("--size", 20);
+    let batch = num("--batch", 10).max(1);
+    let secs = num("--secs", 5) as u64;
+
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move { serve(TcpListener::from_std(std_listener).unwrap(), mode).await });
+    });
+
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (count, stop) = (count.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut tasks = Vec::new();
+                for _ in 0..conns {
+                    let tcp = TcpStream::connect(addr).await.unwrap();
+                    tasks.push(tokio::spawn(drive(
+                        tcp,
+                        mode,
+                        size,
+                        batch,
+                        count.clone(),
+                        stop.clone(),
+                    )));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    };
+    // Warm up, then measure.
+    std::thread::sleep(Duration::from_millis(500));
+    let (c0, t0) = (count.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    let (c1, t1) = (count.load(Ordering::Relaxed), Instant::now());
+    stop.store(true, Ordering::Relaxed);
+    let rate = (c1 - c0) as f64 / (t1 - t0).as_secs_f64();
+    println!(
+        "mode={mode:?} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s ({:.1} MB/s of payload)",
+        rate * size as f64 / 1e6
+    );
+    let _ = client.join();
+}
+
+async fn serve(listener: TcpListener, mode: Mode) {
+    let mut options = Options::new();
+    #[cfg(feature = "deflate")]
+    {
+        options = options.deflate(None);
+    }
+    options.config.max_message_size = 64 << 20;
+    loop {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let _ = tcp.set_nodelay(true);
+        let options = options.clone();
+        tokio::spawn(async move {
+            if mode == Mode::Raw {
+                return raw_echo(tcp).await;
+            }
+            let Ok(mut ws) = accept_with(tcp, options, |_| Ok(Accept::new())).await else {
+                return;
+            };
+            match mode {
+                Mode::Send => {
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if ws.send(&msg).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Mode::Feed => {
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if ws.feed(&msg).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                #[cfg(feature = "futures")]
+                Mode::Sink => {
+                    use futures_util::StreamExt;
+                    let (reader, writer) = ws.split();
+                    let _ = reader.forward(writer).await;
+                }
+                Mode::Raw => {}
+            }
+        });
+    }
+}
+
+async fn raw_echo(mut tcp: TcpStream) {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match tcp.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tcp.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One client connection: handshake (unless raw), then batches until `stop`.
+async fn drive(
+    mut tcp: TcpStream,
+    mode: Mode,
+    size: usize,
+    batch: usize,
+    count: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let mut buf = vec![0u8; 256 << 10];
+    if mode != Mode::Raw {
+        tcp.write_all(
+            b"GET / HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut got = Vec::new();
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "handshake: connection closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    // A binary frame with FIN, masked with the key 0 (the payload goes as it is).
+    let mut frame = vec![0x82u8];
+    match size {
+        0..=125 => frame.push(0x80 | size as u8),
+        126..=0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(size as u16).to_be_bytes());
+        }
+        _ => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(size as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend(std::iter::repeat_n(b'x', size));
+    let server_header = frame.len() - size - 4;
+    let mut out = Vec::new();
+    for _ in 0..batch {
+        out.extend_from_slice(&frame);
+    }
+    let expect = if mode == Mode::Raw {
+        out.len()
+    } else {
+        batch * (server_header + size)
+    };
+    while !stop.load(Ordering::Relaxed) {
+        if tcp.write_all(&out).await.is_err() {
+            return;
+        }
+        let mut got = 0;
+        while got < expect {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+        }
+        count.fetch_add(batch as u64, Ordering::Relaxed);
+    }
+}
