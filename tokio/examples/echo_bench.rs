@@ -15,8 +15,11 @@
 //!   `futures` feature);
 //! * `raw`: a TCP echo without WebSockets, the ceiling this client can measure.
 //!
-//! The client is one thread as well, so compare modes and versions on the same machine, not
-//! with figures from elsewhere.
+//! The client is one thread as well and may be the bottleneck (with `--batch 1` it does as
+//! much work per message as the server): besides messages per second the benchmark prints
+//! the server thread's CPU use (Linux) and messages per CPU-second of the server, the figure
+//! to compare between modes and versions. Compare on one machine, not with figures from
+//! elsewhere.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -62,7 +65,10 @@ fn main() {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        // "PID/task/TID": where the kernel counts this thread's CPU time.
+        let _ = tid_tx.send(std::fs::read_link("/proc/thread-self").ok());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -98,18 +104,49 @@ fn main() {
             })
         })
     };
+    let server_thread = tid_rx.recv().ok().flatten();
     // Warm up, then measure.
     std::thread::sleep(Duration::from_millis(500));
-    let (c0, t0) = (count.load(Ordering::Relaxed), Instant::now());
-    std::thread::sleep(Duration::from_secs(secs));
-    let (c1, t1) = (count.load(Ordering::Relaxed), Instant::now());
-    stop.store(true, Ordering::Relaxed);
-    let rate = (c1 - c0) as f64 / (t1 - t0).as_secs_f64();
-    println!(
-        "mode={mode:?} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s ({:.1} MB/s of payload)",
-        rate * size as f64 / 1e6
+    let (c0, t0, cpu0) = (
+        count.load(Ordering::Relaxed),
+        Instant::now(),
+        cpu_ns(&server_thread),
     );
+    std::thread::sleep(Duration::from_secs(secs));
+    let (c1, t1, cpu1) = (
+        count.load(Ordering::Relaxed),
+        Instant::now(),
+        cpu_ns(&server_thread),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let msgs = (c1 - c0) as f64;
+    let rate = msgs / (t1 - t0).as_secs_f64();
+    let cpu = match (cpu0, cpu1) {
+        (Some(a), Some(b)) if b > a && msgs > 0.0 => {
+            let busy = (b - a) as f64 / 1e9;
+            format!(
+                "; server thread {:.0}% busy, {:.0} msgs per CPU-second",
+                100.0 * busy / (t1 - t0).as_secs_f64(),
+                msgs / busy
+            )
+        }
+        _ => String::new(),
+    };
+    println!("mode={mode:?} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s{cpu}",);
     let _ = client.join();
+}
+
+/// Nanoseconds the thread has run on a CPU (Linux `schedstat`), or `None` elsewhere.
+fn cpu_ns(thread: &Option<std::path::PathBuf>) -> Option<u64> {
+    let path = std::path::Path::new("/proc")
+        .join(thread.as_ref()?)
+        .join("schedstat");
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 async fn serve(listener: TcpListener, mode: Mode) {
