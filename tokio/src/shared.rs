@@ -92,11 +92,11 @@ impl OutQueue {
         self.start == self.end
     }
 
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    fn consume(&mut self, n: usize) {
+    pub(crate) fn consume(&mut self, n: usize) {
         self.start += n.min(self.len());
         if self.start == self.end {
             self.start = 0;
@@ -174,9 +174,9 @@ impl OutQueue {
 pub(crate) struct State<S> {
     pub(crate) conn: Connection,
     pub(crate) out: OutQueue,
-    io: WriteHalf<S>,
+    pub(crate) io: WriteHalf<S>,
     /// The write half is shut down (or abandoned): nothing more can be written.
-    shut: bool,
+    pub(crate) shut: bool,
     /// The transport was abandoned (send timeout, write error): the reader stops too.
     pub(crate) aborted: bool,
     /// The reason in the peer's close frame.
@@ -294,6 +294,31 @@ impl<S: AsyncWrite> Shared<S> {
                     registered = true;
                 }
             }
+        }
+    }
+
+    /// One vectored write of the queue (which holds a frame header, perhaps after control
+    /// frames) followed by `payload`, the rest of that frame; returns how many payload bytes
+    /// the stream took (0 when it would block). The queued bytes it took leave the queue; the
+    /// caller queues the payload bytes it did not take.
+    pub(crate) fn write_direct(&self, st: &mut State<S>, payload: &[u8]) -> Result<usize, Error> {
+        let mut wcx = Context::from_waker(&self.waker);
+        let queued = st.out.len();
+        let bufs = [io::IoSlice::new(st.out.bytes()), io::IoSlice::new(payload)];
+        match Pin::new(&mut st.io).poll_write_vectored(&mut wcx, &bufs) {
+            Poll::Ready(Ok(0)) => {
+                self.abort(st);
+                Err(Error::Io(io::ErrorKind::WriteZero.into()))
+            }
+            Poll::Ready(Ok(n)) => {
+                st.out.consume(n);
+                Ok(n.saturating_sub(queued))
+            }
+            Poll::Ready(Err(e)) => {
+                self.abort(st);
+                Err(Error::Io(e))
+            }
+            Poll::Pending => Ok(0),
         }
     }
 

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use tokio::time::Sleep;
-use wsmachine::{CloseCode, CloseStatus, Failure, MessageKind, ReadyState};
+use wsmachine::{CloseCode, CloseStatus, Failure, MessageKind, ReadyState, Role};
 
 use crate::error::from_core;
 use crate::shared::{Shared, State};
@@ -83,6 +83,10 @@ impl<S> std::fmt::Debug for WsWriter<S> {
     }
 }
 
+/// Messages from this size on may be written straight from the caller's buffer (`send`);
+/// smaller ones cost less copied into the queue than a second I/O slice.
+const DIRECT_MIN: usize = 1024;
+
 /// Room asked for a frame of `len` payload bytes: the header, a queued pong and ping, slack.
 fn frame_room(len: usize) -> usize {
     len.saturating_add(14 + 2 * (14 + 125) + 64)
@@ -120,6 +124,50 @@ impl<S: AsyncWrite> WsWriter<S> {
         out.push(frame_room(data.len()), |b| conn.send(kind, data, b))
             .map(drop)
             .map_err(from_core)
+    }
+
+    /// [`encode`](Self::encode), writing straight from `data` when it can: with the queue
+    /// empty, an uncompressed message on a server (unmasked frames) and a stream that takes
+    /// vectored writes, the header (from the core's `send_header`) and `data` go to the stream
+    /// in one vectored write, and only the part of `data` the stream did not take is copied
+    /// into the queue. Either way the whole frame is written or queued, in order, under the
+    /// lock.
+    fn encode_direct(
+        &self,
+        st: &mut State<S>,
+        kind: MessageKind,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        #[cfg(feature = "deflate")]
+        let compressing = st.deflater.is_some();
+        #[cfg(not(feature = "deflate"))]
+        let compressing = false;
+        let direct = !st.aborted
+            && !st.shut
+            && !compressing
+            && st.out.is_empty()
+            && data.len() >= DIRECT_MIN
+            && st.conn.role() == Role::Server
+            && st.io.is_write_vectored();
+        if !direct {
+            return self.encode(st, kind, data);
+        }
+        {
+            let State { conn, out, .. } = &mut *st;
+            out.push(2 * (14 + 125) + 14, |b| conn.send_header(kind, data, b))
+                .map_err(from_core)?;
+        }
+        let taken = self.shared.write_direct(st, data)?;
+        let rest = &data[taken..];
+        if !rest.is_empty() {
+            st.out
+                .push(rest.len(), |b| {
+                    b[..rest.len()].copy_from_slice(rest);
+                    Ok(rest.len())
+                })
+                .map_err(from_core)?;
+        }
+        Ok(())
     }
 
     /// Runs `fut` under [`Options::send_timeout`](crate::Options::send_timeout); when it
@@ -183,7 +231,8 @@ impl<S: AsyncWrite> WsWriter<S> {
     /// is bytes; `&Message` is either.
     pub async fn send<'a>(&self, msg: impl Into<Payload<'a>>) -> Result<(), Error> {
         let (kind, data) = msg.into().parts();
-        self.queue_and_flush(|w, st| w.encode(st, kind, data)).await
+        self.queue_and_flush(|w, st| w.encode_direct(st, kind, data))
+            .await
     }
 
     /// Queues a whole message without waiting: fails with [`Error::Full`] (queuing nothing)
