@@ -228,7 +228,9 @@ impl<S: AsyncWrite> WsWriter<S> {
     /// Sends a whole message and waits until the stream has taken it (and everything queued
     /// before it). When the queue is over its high-water mark (a peer that reads slowly),
     /// waits first for it to drain below: this is the backpressure. Text is `&str`, binary
-    /// is bytes; `&Message` is either.
+    /// is bytes; `&Message` is either. On a server, a large uncompressed message is written
+    /// from `msg` itself when nothing else is queued (a vectored write; only what the stream
+    /// does not take at once is copied).
     pub async fn send<'a>(&self, msg: impl Into<Payload<'a>>) -> Result<(), Error> {
         let (kind, data) = msg.into().parts();
         self.queue_and_flush(|w, st| w.encode_direct(st, kind, data))
@@ -257,7 +259,10 @@ impl<S: AsyncWrite> WsWriter<S> {
 
     /// Queues a whole message, waiting only for the queue to be at most the high-water mark
     /// (not for the stream to take the message): a burst of `feed`s followed by one
-    /// [`flush`](Self::flush) makes fewer system calls than `send`s.
+    /// [`flush`](Self::flush) makes fewer system calls than `send`s. Without a `flush`, the
+    /// bytes leave with the next `send` or `close`, or when the reading half has no complete
+    /// message left and waits for the stream (an echo with `next` + `feed` writes once per
+    /// burst of requests).
     pub async fn feed<'a>(&self, msg: impl Into<Payload<'a>>) -> Result<(), Error> {
         let (kind, data) = msg.into().parts();
         self.timed(poll_fn(|cx| {
