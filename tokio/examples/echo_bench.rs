@@ -1,5 +1,6 @@
 //! Echo throughput on loopback: `cargo run --release -p wsmachine-tokio --example echo_bench --
-//! [--mode send|feed|sink|raw] [--conns 100] [--size 20] [--batch 10] [--secs 5]`.
+//! [--mode send|feed|sink|raw] [--conns 100] [--size 20] [--batch 10] [--secs 5]
+//! [--connect HOST:PORT [--server-pid PID]]`.
 //!
 //! Measures whole messages echoed per second by a server on a `current_thread` runtime of its
 //! own thread (permessage-deflate off, as `echo_server --no-deflate`), driven by a raw-TCP
@@ -14,6 +15,10 @@
 //! * `sink`: `reader.forward(writer)` through the `futures` `Stream`/`Sink` (needs the
 //!   `futures` feature);
 //! * `raw`: a TCP echo without WebSockets, the ceiling this client can measure.
+//!
+//! With `--connect` the client drives another echo server instead (any WebSocket server that
+//! answers its fixed upgrade request), and `--server-pid` names the process whose CPU time to
+//! read (a one-thread server), so that other implementations can be measured the same way.
 //!
 //! The client is one thread as well and may be the bottleneck (with `--batch 1` it does as
 //! much work per message as the server): besides messages per second the benchmark prints
@@ -62,20 +67,18 @@ fn main() {
     let batch = num("--batch", 10).max(1);
     let secs = num("--secs", 5) as u64;
 
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    std_listener.set_nonblocking(true).unwrap();
-    let addr = std_listener.local_addr().unwrap();
     let (tid_tx, tid_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // "PID/task/TID": where the kernel counts this thread's CPU time.
-        let _ = tid_tx.send(std::fs::read_link("/proc/thread-self").ok());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move { serve(TcpListener::from_std(std_listener).unwrap(), mode).await });
-    });
-
+    let addr = if let Some(addr) = arg("--connect") {
+        // Another server (any WebSocket echo server): its CPU use is read from --server-pid.
+        let _ = tid_tx.send(arg("--server-pid").map(std::path::PathBuf::from));
+        addr.parse().expect("--connect host:port")
+    } else {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        spawn_server(std_listener, mode, tid_tx);
+        addr
+    };
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let client = {
@@ -119,6 +122,10 @@ fn main() {
         cpu_ns(&server_thread),
     );
     stop.store(true, Ordering::Relaxed);
+    let label = match arg("--connect") {
+        Some(a) => format!("server={a}"),
+        None => format!("mode={mode:?}"),
+    };
     let msgs = (c1 - c0) as f64;
     let rate = msgs / (t1 - t0).as_secs_f64();
     let cpu = match (cpu0, cpu1) {
@@ -132,8 +139,24 @@ fn main() {
         }
         _ => String::new(),
     };
-    println!("mode={mode:?} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s{cpu}",);
+    println!("{label} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s{cpu}");
     let _ = client.join();
+}
+
+fn spawn_server(
+    std_listener: std::net::TcpListener,
+    mode: Mode,
+    tid_tx: std::sync::mpsc::Sender<Option<std::path::PathBuf>>,
+) {
+    std::thread::spawn(move || {
+        // "PID/task/TID": where the kernel counts this thread's CPU time.
+        let _ = tid_tx.send(std::fs::read_link("/proc/thread-self").ok());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move { serve(TcpListener::from_std(std_listener).unwrap(), mode).await });
+    });
 }
 
 /// Nanoseconds the thread has run on a CPU (Linux `schedstat`), or `None` elsewhere.
