@@ -110,16 +110,18 @@ fn main() {
     let server_thread = tid_rx.recv().ok().flatten();
     // Warm up, then measure.
     std::thread::sleep(Duration::from_millis(500));
-    let (c0, t0, cpu0) = (
+    let (c0, t0, cpu0, us0) = (
         count.load(Ordering::Relaxed),
         Instant::now(),
         cpu_ns(&server_thread),
+        user_sys_ticks(&server_thread),
     );
     std::thread::sleep(Duration::from_secs(secs));
-    let (c1, t1, cpu1) = (
+    let (c1, t1, cpu1, us1) = (
         count.load(Ordering::Relaxed),
         Instant::now(),
         cpu_ns(&server_thread),
+        user_sys_ticks(&server_thread),
     );
     stop.store(true, Ordering::Relaxed);
     let label = match arg("--connect") {
@@ -139,7 +141,16 @@ fn main() {
         }
         _ => String::new(),
     };
-    println!("{label} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s{cpu}");
+    // Ticks are 10 ms (USER_HZ 100 on Linux): the split needs a few seconds to mean much.
+    let split = match (us0, us1) {
+        (Some((u0, s0)), Some((u1, s1))) if msgs > 0.0 => format!(
+            " (user {:.2} µs/msg, system {:.2} µs/msg)",
+            (u1 - u0) as f64 * 1e4 / msgs,
+            (s1 - s0) as f64 * 1e4 / msgs
+        ),
+        _ => String::new(),
+    };
+    println!("{label} conns={conns} size={size} batch={batch}: {rate:.0} msgs/s{cpu}{split}");
     let _ = client.join();
 }
 
@@ -157,6 +168,19 @@ fn spawn_server(
             .unwrap();
         rt.block_on(async move { serve(TcpListener::from_std(std_listener).unwrap(), mode).await });
     });
+}
+
+/// User and system CPU time of the thread (or process) in clock ticks (Linux `stat`, fields
+/// 14 and 15), or `None` elsewhere.
+fn user_sys_ticks(thread: &Option<std::path::PathBuf>) -> Option<(u64, u64)> {
+    let path = std::path::Path::new("/proc")
+        .join(thread.as_ref()?)
+        .join("stat");
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which ends with the last ')').
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
 /// Nanoseconds the thread has run on a CPU (Linux `schedstat`), or `None` elsewhere.

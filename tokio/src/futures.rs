@@ -76,7 +76,7 @@ impl<S: AsyncWrite> Sink<Message> for WsWriter<S> {
             let mut st = this.shared.lock();
             if st.conn.state() == ReadyState::Open && !st.aborted {
                 // (After our close or the peer's, the frame is queued already.)
-                let now = this.shared.clock.now();
+                let now = this.shared.now();
                 let State { conn, out, .. } = &mut *st;
                 out.push(256, |b| conn.close(now, CloseCode::NORMAL, "", b))
                     .map_err(crate::error::from_core)?;

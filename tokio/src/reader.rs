@@ -268,8 +268,9 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 drop(st);
                 return self.end();
             }
-            // Events from the bytes held.
-            let now = shared.clock.now();
+            // Events from the bytes held (they arrived at the latest reading of the clock,
+            // taken when they were read: one clock read per read from the stream).
+            let now = shared.recent();
             let mut event = None;
             let mut consumed = 0;
             if self.pos < self.filled {
@@ -381,12 +382,12 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     continue;
                 }
                 if self.sleep_for != Some(deadline) {
-                    self.sleep.as_mut().reset(shared.clock.instant(deadline));
+                    self.sleep.as_mut().reset(shared.instant(deadline));
                     self.sleep_for = Some(deadline);
                 }
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     self.sleep_for = None;
-                    st.conn.handle_timeout(shared.clock.now().max(deadline));
+                    st.conn.handle_timeout(shared.now().max(deadline));
                     continue;
                 }
             }
@@ -409,6 +410,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                         shared.lock().conn.handle_eof();
                     } else {
                         self.filled += n;
+                        shared.now();
                     }
                 }
                 Poll::Ready(Err(e)) => {
@@ -440,7 +442,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
         };
         let input = &self.buf[c.start + c.done..c.end];
         let mut st = shared.lock();
-        let now = shared.clock.now();
+        let now = shared.recent();
         let r = st
             .conn
             .inflate(now, inflater, &chunk, input, &mut self.inflated)

@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -191,7 +192,9 @@ pub(crate) struct Shared<S> {
     state: Mutex<State<S>>,
     wake_all: Arc<WakeAll>,
     waker: Waker,
-    pub(crate) clock: Clock,
+    clock: Clock,
+    /// The latest reading of `clock` (milliseconds): what the core last saw, never less.
+    latest: AtomicU64,
     pub(crate) opts: crate::Options,
     pub(crate) protocol: Option<String>,
 }
@@ -224,6 +227,7 @@ impl<S> Shared<S> {
             }),
             waker: Waker::from(wake_all.clone()),
             wake_all,
+            latest: AtomicU64::new(clock.now()),
             clock,
             opts,
             protocol,
@@ -232,6 +236,23 @@ impl<S> Shared<S> {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<S>> {
         lock(&self.state)
+    }
+
+    /// The core's `now`, read from the clock (and remembered for [`recent`](Self::recent)).
+    pub(crate) fn now(&self) -> u64 {
+        let t = self.clock.now();
+        self.latest.fetch_max(t, Ordering::Relaxed).max(t)
+    }
+
+    /// The latest [`now`](Self::now), without reading the clock: what the reader passes with
+    /// bytes it already holds (they arrived then). Never less than a `now` the core saw.
+    pub(crate) fn recent(&self) -> u64 {
+        self.latest.load(Ordering::Relaxed)
+    }
+
+    /// The instant of the core's deadline `ms`.
+    pub(crate) fn instant(&self, ms: u64) -> Instant {
+        self.clock.instant(ms)
     }
 
     /// Wakes every task waiting on the stream (after an abort, so that they see it).
@@ -358,6 +379,11 @@ impl<S: AsyncWrite> Shared<S> {
     /// Queues the frames the core queued itself (pongs, keepalive pings, close replies);
     /// whether there were any.
     pub(crate) fn transmit(&self, st: &mut State<S>) -> bool {
+        // Nothing queued (the common case) needs no room: any frame needs at least one byte,
+        // and too small a buffer changes nothing.
+        if let Ok(0) = st.conn.poll_transmit(&mut []) {
+            return false;
+        }
         let mut any = false;
         loop {
             let State { conn, out, .. } = &mut *st;

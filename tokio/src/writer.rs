@@ -301,7 +301,7 @@ impl<S: AsyncWrite> WsWriter<S> {
     /// peer's close arrives through the reading half, which must be polled until it ends
     /// (or [`close_timeout_ms`](wsmachine::Config::close_timeout_ms) passes; 1006 then).
     pub async fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
-        let now = self.shared.clock.now();
+        let now = self.shared.now();
         self.queue_and_flush(|_, st| {
             let State { conn, out, .. } = st;
             out.push(256, |b| conn.close(now, code, reason, b))
