@@ -61,7 +61,7 @@ impl<S: AsyncWrite> Sink<Message> for WsWriter<S> {
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Error> {
         let this = self.get_mut();
         let mut st = this.shared.lock();
-        this.encode(&mut st, item.kind(), item.as_bytes())
+        this.encode_fed(&mut st, item.kind(), item.as_bytes())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

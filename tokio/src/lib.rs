@@ -41,7 +41,8 @@
 //! * **Sending and backpressure.** A send encodes its frame into the per-connection queue and
 //!   writes the queue to the stream; a server's [`WsWriter::send`] of an uncompressed message
 //!   of 1 KiB or more, with the queue empty and a stream that takes vectored writes (TCP,
-//!   rustls), skips the copy: the header (the core's `send_header`) and the caller's bytes go
+//!   rustls), skips the copy (so does [`WsWriter::feed`] when the reader holds no more
+//!   input, i.e. when there is no burst to batch the message with): the header (the core's `send_header`) and the caller's bytes go
 //!   out in one `poll_write_vectored`, and only what the stream did not take is queued. The
 //!   queue has a high-water mark,
 //!   [`Options::send_queue_limit`] (default [`DEFAULT_SEND_QUEUE_LIMIT`], 128 KiB): a message

@@ -311,6 +311,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     Some(Event::RejectBody { .. }) => None,
                 };
                 self.pos += consumed;
+                st.input_pending = self.pos < self.filled;
             }
             let answered = shared.transmit(&mut st);
             match event {

@@ -180,6 +180,9 @@ pub(crate) struct State<S> {
     pub(crate) shut: bool,
     /// The transport was abandoned (send timeout, write error): the reader stops too.
     pub(crate) aborted: bool,
+    /// The reader holds received bytes it has not handed out yet (perhaps more messages): a
+    /// fed message waits in the queue for their replies instead of being written at once.
+    pub(crate) input_pending: bool,
     /// The reason in the peer's close frame.
     pub(crate) close_reason: Option<String>,
     /// The connection's compressor, once permessage-deflate is agreed.
@@ -221,6 +224,7 @@ impl<S> Shared<S> {
                 io,
                 shut: false,
                 aborted: false,
+                input_pending: false,
                 close_reason: None,
                 #[cfg(feature = "deflate")]
                 deflater,

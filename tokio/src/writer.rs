@@ -262,7 +262,9 @@ impl<S: AsyncWrite> WsWriter<S> {
     /// [`flush`](Self::flush) makes fewer system calls than `send`s. Without a `flush`, the
     /// bytes leave with the next `send` or `close`, or when the reading half has no complete
     /// message left and waits for the stream (an echo with `next` + `feed` writes once per
-    /// burst of requests).
+    /// burst of requests). When nothing is queued and the reading half holds no more input
+    /// (nothing to batch with), a server writes a large uncompressed message at once, straight
+    /// from `msg`, as [`send`](Self::send) does.
     pub async fn feed<'a>(&self, msg: impl Into<Payload<'a>>) -> Result<(), Error> {
         let (kind, data) = msg.into().parts();
         self.timed(poll_fn(|cx| {
@@ -270,9 +272,25 @@ impl<S: AsyncWrite> WsWriter<S> {
             if self.poll_room(&mut st, cx)?.is_pending() {
                 return Poll::Pending;
             }
-            Poll::Ready(self.encode(&mut st, kind, data))
+            Poll::Ready(self.encode_fed(&mut st, kind, data))
         }))
         .await
+    }
+
+    /// Queues a fed message, or, when nothing would be written along with it (the queue is
+    /// empty and the reader holds no more input, so no more replies are coming before the
+    /// reader would flush), writes it straight away: [`encode_direct`](Self::encode_direct).
+    pub(crate) fn encode_fed(
+        &self,
+        st: &mut State<S>,
+        kind: MessageKind,
+        data: &[u8],
+    ) -> Result<(), Error> {
+        if st.input_pending {
+            self.encode(st, kind, data)
+        } else {
+            self.encode_direct(st, kind, data)
+        }
     }
 
     /// Waits until everything queued has been written to the stream.

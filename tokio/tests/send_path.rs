@@ -229,3 +229,61 @@ async fn partial_vectored_writes_keep_frames_whole_and_in_order() {
         .unwrap();
     tokio::time::timeout(LIMIT, reading).await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_fed_echo_over_tcp_returns_bursts_of_mixed_sizes_intact() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    // The echo of examples/echo_server.rs: `next` + `feed` (fed replies are written straight
+    // away when nothing else is pending, else batched until the reader runs out of input).
+    let server = tokio::spawn(async move {
+        let (tcp, _) = l.accept().await.unwrap();
+        let mut ws = accept_with(tcp, plain(), |_| Ok(Accept::new()))
+            .await
+            .unwrap();
+        while let Some(m) = ws.next().await {
+            ws.feed(&m.unwrap()).await.unwrap();
+        }
+    });
+    let mut copts = ClientOptions::new();
+    copts.options = plain();
+    let (ws, _) = connect_with(&url, copts).await.unwrap();
+    let (mut reader, writer) = ws.split();
+    let sizes = [20usize, 1024, 4 << 20, 16 << 10, 3, 70_000, 1 << 20, 1023];
+    let msgs: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| pattern(n, 10 + i as u32))
+        .collect();
+    let sending = {
+        let msgs = msgs.clone();
+        tokio::spawn(async move {
+            for _ in 0..3 {
+                for m in &msgs {
+                    writer.feed(m).await.unwrap();
+                }
+                writer.flush().await.unwrap();
+            }
+            writer
+        })
+    };
+    for round in 0..3 {
+        for (i, want) in msgs.iter().enumerate() {
+            let got = tokio::time::timeout(LIMIT, reader.next()).await.unwrap();
+            assert!(
+                got.unwrap().unwrap() == Message::Binary(want.clone()),
+                "round {round}, message {i}"
+            );
+        }
+    }
+    let writer = sending.await.unwrap();
+    writer
+        .close(wsmachine_tokio::CloseCode::NORMAL, "")
+        .await
+        .unwrap();
+    assert!(tokio::time::timeout(LIMIT, reader.next())
+        .await
+        .unwrap()
+        .is_none());
+    tokio::time::timeout(LIMIT, server).await.unwrap().unwrap();
+}
