@@ -39,11 +39,12 @@
 //!   (zero-copy; inflated pieces for compressed messages), [`WsReader::next`] assembles whole
 //!   messages (bounded by `Config::max_message_size`: 1009 when crossed).
 //! * **Sending and backpressure.** A send encodes its frame into the per-connection queue and
-//!   writes the queue to the stream; a server's [`WsWriter::send`] of an uncompressed message
-//!   of 1 KiB or more, with the queue empty and a stream that takes vectored writes (TCP,
-//!   rustls), skips the copy (so does [`WsWriter::feed`] when the reader holds no more
-//!   input, i.e. when there is no burst to batch the message with): the header (the core's `send_header`) and the caller's bytes go
-//!   out in one `poll_write_vectored`, and only what the stream did not take is queued. The
+//!   writes the queue to the stream. A server's [`WsWriter::send`] of an uncompressed
+//!   message with the queue empty (and [`WsWriter::feed`]'s, when the reader holds no more
+//!   input: no burst to batch the message with) skips the queue: the header (the core's
+//!   `send_header`) and the payload go out in one write, vectored straight from the caller's
+//!   bytes above 1 KiB when the stream takes vectored writes (TCP, rustls), from a copy on the
+//!   stack below, and only what the stream did not take is queued. The
 //!   queue has a high-water mark,
 //!   [`Options::send_queue_limit`] (default [`DEFAULT_SEND_QUEUE_LIMIT`], 128 KiB): a message
 //!   is queued only while the queue holds at most that many bytes. [`WsWriter::send`] waits

@@ -93,11 +93,11 @@ impl OutQueue {
         self.start == self.end
     }
 
-    pub(crate) fn bytes(&self) -> &[u8] {
+    fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.end]
     }
 
-    pub(crate) fn consume(&mut self, n: usize) {
+    fn consume(&mut self, n: usize) {
         self.start += n.min(self.len());
         if self.start == self.end {
             self.start = 0;
@@ -322,23 +322,29 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// One vectored write of the queue (which holds a frame header, perhaps after control
-    /// frames) followed by `payload`, the rest of that frame; returns how many payload bytes
-    /// the stream took (0 when it would block). The queued bytes it took leave the queue; the
-    /// caller queues the payload bytes it did not take.
-    pub(crate) fn write_direct(&self, st: &mut State<S>, payload: &[u8]) -> Result<usize, Error> {
+    /// One write of `head` and `payload` (a frame's header, perhaps after control frames, and
+    /// its payload; vectored unless `payload` is empty) while the queue is empty; returns how
+    /// many bytes the stream took (0 when it would block). The caller queues the rest.
+    pub(crate) fn write_direct(
+        &self,
+        st: &mut State<S>,
+        head: &[u8],
+        payload: &[u8],
+    ) -> Result<usize, Error> {
         let mut wcx = Context::from_waker(&self.waker);
-        let queued = st.out.len();
-        let bufs = [io::IoSlice::new(st.out.bytes()), io::IoSlice::new(payload)];
-        match Pin::new(&mut st.io).poll_write_vectored(&mut wcx, &bufs) {
+        let bufs = [io::IoSlice::new(head), io::IoSlice::new(payload)];
+        let io = Pin::new(&mut st.io);
+        let r = if payload.is_empty() {
+            io.poll_write(&mut wcx, head)
+        } else {
+            io.poll_write_vectored(&mut wcx, &bufs)
+        };
+        match r {
             Poll::Ready(Ok(0)) => {
                 self.abort(st);
                 Err(Error::Io(io::ErrorKind::WriteZero.into()))
             }
-            Poll::Ready(Ok(n)) => {
-                st.out.consume(n);
-                Ok(n.saturating_sub(queued))
-            }
+            Poll::Ready(Ok(n)) => Ok(n),
             Poll::Ready(Err(e)) => {
                 self.abort(st);
                 Err(Error::Io(e))

@@ -83,9 +83,13 @@ impl<S> std::fmt::Debug for WsWriter<S> {
     }
 }
 
-/// Messages from this size on may be written straight from the caller's buffer (`send`);
-/// smaller ones cost less copied into the queue than a second I/O slice.
-const DIRECT_MIN: usize = 1024;
+/// Room for a frame header after the control frames the core may hold (a pong and a ping).
+const HEAD_ROOM: usize = 2 * (14 + 125) + 14;
+
+/// Payloads up to this size written directly are copied after the header on the stack and
+/// go out in one plain write; larger ones are written from the caller's buffer (a vectored
+/// write).
+const SMALL: usize = 1024;
 
 /// Room asked for a frame of `len` payload bytes: the header, a queued pong and ping, slack.
 fn frame_room(len: usize) -> usize {
@@ -126,12 +130,12 @@ impl<S: AsyncWrite> WsWriter<S> {
             .map_err(from_core)
     }
 
-    /// [`encode`](Self::encode), writing straight from `data` when it can: with the queue
-    /// empty, an uncompressed message on a server (unmasked frames) and a stream that takes
-    /// vectored writes, the header (from the core's `send_header`) and `data` go to the stream
-    /// in one vectored write, and only the part of `data` the stream did not take is copied
-    /// into the queue. Either way the whole frame is written or queued, in order, under the
-    /// lock.
+    /// [`encode`](Self::encode), writing at once without the queue when it can: with the
+    /// queue empty and an uncompressed message on a server (unmasked frames), the header
+    /// (from the core's `send_header`) and `data` go to the stream in one write (vectored,
+    /// straight from `data`, above [`SMALL`]; else from a copy on the stack), and only what
+    /// the stream did not take is copied into the queue. Either way the whole frame is
+    /// written or queued, in order, under the lock.
     fn encode_direct(
         &self,
         st: &mut State<S>,
@@ -146,24 +150,38 @@ impl<S: AsyncWrite> WsWriter<S> {
             && !st.shut
             && !compressing
             && st.out.is_empty()
-            && data.len() >= DIRECT_MIN
             && st.conn.role() == Role::Server
-            && st.io.is_write_vectored();
+            && (data.len() <= SMALL || st.io.is_write_vectored());
         if !direct {
             return self.encode(st, kind, data);
         }
-        {
-            let State { conn, out, .. } = &mut *st;
-            out.push(2 * (14 + 125) + 14, |b| conn.send_header(kind, data, b))
-                .map_err(from_core)?;
-        }
-        let taken = self.shared.write_direct(st, data)?;
-        let rest = &data[taken..];
-        if !rest.is_empty() {
+        // The header (after any control frames the core holds) on the stack, and a small
+        // payload after it (one plain write): the queue's memory, cold on a server with many
+        // connections, is touched only for what the stream does not take.
+        let mut frame = [0u8; HEAD_ROOM + SMALL];
+        let h = st
+            .conn
+            .send_header(kind, data, &mut frame[..HEAD_ROOM])
+            .map_err(from_core)?;
+        let (first, second) = if data.len() <= SMALL {
+            frame[h..h + data.len()].copy_from_slice(data);
+            (&frame[..h + data.len()], &[][..])
+        } else {
+            (&frame[..h], data)
+        };
+        let taken = self.shared.write_direct(st, first, second)?;
+        let (first_rest, second_rest) = if taken < first.len() {
+            (&first[taken..], second)
+        } else {
+            (&[][..], &second[(taken - first.len()).min(second.len())..])
+        };
+        let rest = first_rest.len() + second_rest.len();
+        if rest > 0 {
             st.out
-                .push(rest.len(), |b| {
-                    b[..rest.len()].copy_from_slice(rest);
-                    Ok(rest.len())
+                .push(rest, |b| {
+                    b[..first_rest.len()].copy_from_slice(first_rest);
+                    b[first_rest.len()..rest].copy_from_slice(second_rest);
+                    Ok(rest)
                 })
                 .map_err(from_core)?;
         }

@@ -179,14 +179,17 @@ async fn partial_vectored_writes_keep_frames_whole_and_in_order() {
     let (mut c, _) = client(a, &url, copts).await.unwrap();
     let s: WebSocket<Stingy> = srv.await.unwrap().unwrap();
     let sizes = [
-        1024usize,
+        5usize,
+        1024,
         1025,
+        200,
         65_535,
         65_536,
         200_000,
         3000,
         1 << 20,
         1024,
+        0,
     ];
     let msgs: Vec<Vec<u8>> = sizes
         .iter()
