@@ -11,7 +11,7 @@ mod common;
 
 use common::pair::*;
 use common::*;
-use wsmachine::{CloseCode, Error, MessageKind, ReadyState, MAX_PENDING_INPUT};
+use wsmachine::{CloseCode, Error, MessageKind, ReadyState, Role, MAX_PENDING_INPUT};
 
 // ---------------------------------------------------------------------------------------
 // Echo
@@ -151,6 +151,16 @@ both_directions!(fragments_with_split_code_point, |s: usize, r: usize| {
             Err(Error::MessageState)
         );
         assert_eq!(&body, b"whole");
+        // `send_header`: the same checks on a server; a client (which masks) is refused.
+        let refused = if p.ep[s].conn.role() == Role::Server {
+            Error::MessageState
+        } else {
+            Error::InvalidState
+        };
+        assert_eq!(
+            p.send(s, |c, o| c.send_header(MessageKind::Binary, b"whole", o)),
+            Err(refused)
+        );
         p.send(s, |c, o| c.send_fragment(MessageKind::Text, b"y", true, o))
             .unwrap();
         p.run();

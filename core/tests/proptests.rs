@@ -367,10 +367,24 @@ proptest! {
                 How::InPlace => {
                     // The same frame as `send` would write, in two pieces.
                     let mut twin = tx.clone();
+                    let mut header_twin = tx.clone();
                     let n_whole = twin.send(*kind, payload, &mut out).unwrap();
                     let whole = out[..n_whole].to_vec();
                     let mut body = payload.clone();
                     let n = tx.send_in_place(*kind, &mut body, &mut out).unwrap();
+                    // `send_header` (shared payload): the same header on a server, refused on
+                    // a client.
+                    let mut head = [0u8; 300];
+                    match header_twin.send_header(*kind, payload, &mut head) {
+                        Ok(h) => {
+                            prop_assert_eq!(sender, Role::Server);
+                            prop_assert_eq!(&head[..h], &out[..n]);
+                        }
+                        Err(e) => {
+                            prop_assert_eq!(sender, Role::Client);
+                            prop_assert_eq!(e, Error::InvalidState);
+                        }
+                    }
                     wire.extend_from_slice(&out[..n]);
                     wire.extend_from_slice(&body);
                     prop_assert_eq!(&wire[wire.len() - whole.len()..], &whole[..]);
@@ -640,7 +654,7 @@ proptest! {
         ping in prop::option::of(0usize..=125),
         keepalive in any::<bool>(),
         len in length(),
-        which in 0u8..7,
+        which in 0u8..8,
         reason_len in 0usize..=123,
         ctl_len in 0usize..=125,
     ) {
@@ -668,6 +682,9 @@ proptest! {
                 prop_assert!(c.send_in_place(MessageKind::Binary, &mut body, &mut small).is_err());
                 prop_assert_eq!(&body, &data);
                 (check_exact(&conn, |c, o| c.send_in_place(MessageKind::Binary, &mut data.clone(), o))?, needed_ctrl + hdr(len))
+            }
+            6 if r == Role::Server => {
+                (check_exact(&conn, |c, o| c.send_header(MessageKind::Binary, &data, o))?, needed_ctrl + hdr(len))
             }
             _ => {
                 if ping.is_none() && !keepalive {

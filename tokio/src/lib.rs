@@ -4,7 +4,7 @@
 //! ([`accept`], [`accept_with`]) and clients ([`connect`], [`connect_with`], [`client`]) over
 //! any `AsyncRead + AsyncWrite` stream, `wss://` with rustls, permessage-deflate
 //! ([RFC 7692]), a bounded send queue with backpressure, reader/writer halves for two tasks,
-//! and the core's timers (keepalive, dead peer, handshake, authentication and close
+//! `futures` `Stream`/`Sink` implementations, and the core's timers (keepalive, dead peer, handshake, authentication and close
 //! deadlines) on `tokio::time`.
 //!
 //! ```no_run
@@ -39,13 +39,24 @@
 //!   (zero-copy; inflated pieces for compressed messages), [`WsReader::next`] assembles whole
 //!   messages (bounded by `Config::max_message_size`: 1009 when crossed).
 //! * **Sending and backpressure.** A send encodes its frame into the per-connection queue and
-//!   writes the queue to the stream. The queue has a high-water mark,
+//!   writes the queue to the stream. A server's [`WsWriter::send`] of an uncompressed
+//!   message with the queue empty (and [`WsWriter::feed`]'s, when the reader holds no more
+//!   input: no burst to batch the message with) skips the queue: the header (the core's
+//!   `send_header`) and the payload go out in one write, vectored straight from the caller's
+//!   bytes above 1 KiB when the stream takes vectored writes (TCP, rustls), from a copy on the
+//!   stack below, and only what the stream did not take is queued. The
+//!   queue has a high-water mark,
 //!   [`Options::send_queue_limit`] (default [`DEFAULT_SEND_QUEUE_LIMIT`], 128 KiB): a message
 //!   is queued only while the queue holds at most that many bytes. [`WsWriter::send`] waits
 //!   until it may queue, then until the stream has taken everything; [`WsWriter::feed`] waits
 //!   only for room; [`WsWriter::try_send`] never waits and fails with [`Error::Full`] above
 //!   the mark. [`Options::send_timeout`] bounds the wait; when it passes the peer is treated as
 //!   dead (the connection is abandoned, 1006).
+//! * **Batching.** Fed messages leave when a `send`/`flush` writes the queue or when the
+//!   reader, having no complete message left in its buffer, is about to wait for the stream:
+//!   a server that answers with `next()` + `feed()` (or `reader.forward(writer)`) writes the
+//!   replies to a burst of requests in one system call, and a lone request's reply without
+//!   delay.
 //! * **Timers.** The core's deadlines (keepalive pings, dead-peer detection, the
 //!   authentication and close timeouts) are served by the reader while it waits for input,
 //!   with `tokio::time` (so tests can pause the clock). Pongs and the close reply are also
@@ -58,6 +69,30 @@
 //!   and ends (`None`). [`WebSocket::close`] does both. [`WebSocket::close_status`] then says
 //!   how it ended: the code of the close frames, or 1006 ([`CloseStatus::Abnormal`]) for an
 //!   end without a closing handshake (transport lost, dead peer, close timeout).
+//!
+//! ## futures
+//!
+//! With the `futures` feature (on by default) [`WebSocket`] and [`WsReader`] are
+//! `futures_core::Stream<Item = Result<Message, Error>>` (and `FusedStream`), and [`WebSocket`]
+//! and [`WsWriter`] are `futures_sink::Sink<Message, Error = Error>`, for `StreamExt` and
+//! `SinkExt` (`forward`, `send_all`, `split`…). `poll_ready` is the backpressure (ready while
+//! the queue is at most the high-water mark), `start_send` queues, `poll_flush` writes the
+//! queue, all three under [`Options::send_timeout`]. `poll_close` sends a close frame with
+//! 1000 (unless one was sent or received) and flushes it; on a [`WebSocket`] it then reads
+//! until the closing handshake is over, dropping data, like [`WebSocket::close`]. The inherent
+//! `send`, `feed`, `flush` and `close` take precedence over `SinkExt`'s: call those as
+//! `SinkExt::send(&mut ws, msg)`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "futures")]
+//! # async fn demo(ws: wsmachine_tokio::WebSocket<tokio::net::TcpStream>) -> Result<(), wsmachine_tokio::Error> {
+//! use futures_util::StreamExt;
+//!
+//! // An echo: replies are queued and written once per burst of requests.
+//! let (reader, writer) = ws.split();
+//! reader.forward(writer).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! ## permessage-deflate
 //!
@@ -95,6 +130,7 @@
 //! |---|---|---|
 //! | `deflate` | on | permessage-deflate with zlib-rs (`wsmachine/zlib`) |
 //! | `rustls` | on | `wss://` in `connect`, re-exports `tokio_rustls` |
+//! | `futures` | on | `Stream` and `Sink<Message>` (`futures-core`, `futures-sink`) |
 //! | `http2` | off | RFC 8441 over HTTP/2 with `h2` (module `http2`) |
 //!
 //! [RFC 6455]: https://www.rfc-editor.org/rfc/rfc6455
@@ -104,6 +140,8 @@
 
 mod client;
 mod error;
+#[cfg(feature = "futures")]
+mod futures;
 #[cfg(feature = "http2")]
 pub mod http2;
 mod options;

@@ -268,8 +268,9 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                 drop(st);
                 return self.end();
             }
-            // Events from the bytes held.
-            let now = shared.clock.now();
+            // Events from the bytes held (they arrived at the latest reading of the clock,
+            // taken when they were read: one clock read per read from the stream).
+            let now = shared.recent();
             let mut event = None;
             let mut consumed = 0;
             if self.pos < self.filled {
@@ -310,12 +311,15 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     Some(Event::RejectBody { .. }) => None,
                 };
                 self.pos += consumed;
+                st.input_pending = self.pos < self.filled;
             }
-            shared.transmit(&mut st);
+            let answered = shared.transmit(&mut st);
             match event {
                 Some(chunk) => {
-                    // Opportunistic: pongs go out without waiting for a writer.
-                    if !st.out.is_empty() {
+                    // Opportunistic: pongs go out without waiting for a writer. (Messages a
+                    // writer only queued, `feed`, wait until there is no more input to read:
+                    // replies to a burst of messages leave in one write.)
+                    if answered {
                         let _ = shared.poll_flush(&mut st, Some(cx));
                     }
                     drop(st);
@@ -379,12 +383,12 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                     continue;
                 }
                 if self.sleep_for != Some(deadline) {
-                    self.sleep.as_mut().reset(shared.clock.instant(deadline));
+                    self.sleep.as_mut().reset(shared.instant(deadline));
                     self.sleep_for = Some(deadline);
                 }
                 if self.sleep.as_mut().poll(cx).is_ready() {
                     self.sleep_for = None;
-                    st.conn.handle_timeout(shared.clock.now().max(deadline));
+                    st.conn.handle_timeout(shared.now().max(deadline));
                     continue;
                 }
             }
@@ -407,6 +411,7 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
                         shared.lock().conn.handle_eof();
                     } else {
                         self.filled += n;
+                        shared.now();
                     }
                 }
                 Poll::Ready(Err(e)) => {
@@ -438,14 +443,14 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
         };
         let input = &self.buf[c.start + c.done..c.end];
         let mut st = shared.lock();
-        let now = shared.clock.now();
+        let now = shared.recent();
         let r = st
             .conn
             .inflate(now, inflater, &chunk, input, &mut self.inflated)
             .map_err(crate::error::from_core)?;
         if r.failed.is_some() {
             // The connection failed (reported at the end, from `failure()`).
-            shared.transmit(&mut st);
+            let _ = shared.transmit(&mut st);
             self.compressed = None;
             return Ok(None);
         }
@@ -498,6 +503,25 @@ impl<S: AsyncRead + AsyncWrite> WsReader<S> {
     /// The connection's ready state.
     pub fn state(&self) -> ReadyState {
         self.shared.lock().conn.state()
+    }
+
+    /// Whether the end was reported (`None` given).
+    #[cfg(feature = "futures")]
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Reads until the end, dropping data (what `close` does after sending its frame).
+    #[cfg(feature = "futures")]
+    pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            match self.poll_piece(cx) {
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared<S>> {

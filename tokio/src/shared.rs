@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -174,11 +175,14 @@ impl OutQueue {
 pub(crate) struct State<S> {
     pub(crate) conn: Connection,
     pub(crate) out: OutQueue,
-    io: WriteHalf<S>,
+    pub(crate) io: WriteHalf<S>,
     /// The write half is shut down (or abandoned): nothing more can be written.
-    shut: bool,
+    pub(crate) shut: bool,
     /// The transport was abandoned (send timeout, write error): the reader stops too.
     pub(crate) aborted: bool,
+    /// The reader holds received bytes it has not handed out yet (perhaps more messages): a
+    /// fed message waits in the queue for their replies instead of being written at once.
+    pub(crate) input_pending: bool,
     /// The reason in the peer's close frame.
     pub(crate) close_reason: Option<String>,
     /// The connection's compressor, once permessage-deflate is agreed.
@@ -191,7 +195,9 @@ pub(crate) struct Shared<S> {
     state: Mutex<State<S>>,
     wake_all: Arc<WakeAll>,
     waker: Waker,
-    pub(crate) clock: Clock,
+    clock: Clock,
+    /// The latest reading of `clock` (milliseconds): what the core last saw, never less.
+    latest: AtomicU64,
     pub(crate) opts: crate::Options,
     pub(crate) protocol: Option<String>,
 }
@@ -218,12 +224,14 @@ impl<S> Shared<S> {
                 io,
                 shut: false,
                 aborted: false,
+                input_pending: false,
                 close_reason: None,
                 #[cfg(feature = "deflate")]
                 deflater,
             }),
             waker: Waker::from(wake_all.clone()),
             wake_all,
+            latest: AtomicU64::new(clock.now()),
             clock,
             opts,
             protocol,
@@ -232,6 +240,23 @@ impl<S> Shared<S> {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<S>> {
         lock(&self.state)
+    }
+
+    /// The core's `now`, read from the clock (and remembered for [`recent`](Self::recent)).
+    pub(crate) fn now(&self) -> u64 {
+        let t = self.clock.now();
+        self.latest.fetch_max(t, Ordering::Relaxed).max(t)
+    }
+
+    /// The latest [`now`](Self::now), without reading the clock: what the reader passes with
+    /// bytes it already holds (they arrived then). Never less than a `now` the core saw.
+    pub(crate) fn recent(&self) -> u64 {
+        self.latest.load(Ordering::Relaxed)
+    }
+
+    /// The instant of the core's deadline `ms`.
+    pub(crate) fn instant(&self, ms: u64) -> Instant {
+        self.clock.instant(ms)
     }
 
     /// Wakes every task waiting on the stream (after an abort, so that they see it).
@@ -297,6 +322,37 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
+    /// One write of `head` and `payload` (a frame's header, perhaps after control frames, and
+    /// its payload; vectored unless `payload` is empty) while the queue is empty; returns how
+    /// many bytes the stream took (0 when it would block). The caller queues the rest.
+    pub(crate) fn write_direct(
+        &self,
+        st: &mut State<S>,
+        head: &[u8],
+        payload: &[u8],
+    ) -> Result<usize, Error> {
+        let mut wcx = Context::from_waker(&self.waker);
+        let bufs = [io::IoSlice::new(head), io::IoSlice::new(payload)];
+        let io = Pin::new(&mut st.io);
+        let r = if payload.is_empty() {
+            io.poll_write(&mut wcx, head)
+        } else {
+            io.poll_write_vectored(&mut wcx, &bufs)
+        };
+        match r {
+            Poll::Ready(Ok(0)) => {
+                self.abort(st);
+                Err(Error::Io(io::ErrorKind::WriteZero.into()))
+            }
+            Poll::Ready(Ok(n)) => Ok(n),
+            Poll::Ready(Err(e)) => {
+                self.abort(st);
+                Err(Error::Io(e))
+            }
+            Poll::Pending => Ok(0),
+        }
+    }
+
     /// Flushes, then shuts the write half down (the transport should close).
     pub(crate) fn poll_shutdown(
         &self,
@@ -330,13 +386,20 @@ impl<S: AsyncWrite> Shared<S> {
         }
     }
 
-    /// Writes the frames the core queued itself (pongs, keepalive pings, close replies).
-    pub(crate) fn transmit(&self, st: &mut State<S>) {
+    /// Queues the frames the core queued itself (pongs, keepalive pings, close replies);
+    /// whether there were any.
+    pub(crate) fn transmit(&self, st: &mut State<S>) -> bool {
+        // Nothing queued (the common case) needs no room: any frame needs at least one byte,
+        // and too small a buffer changes nothing.
+        if let Ok(0) = st.conn.poll_transmit(&mut []) {
+            return false;
+        }
+        let mut any = false;
         loop {
             let State { conn, out, .. } = &mut *st;
             match out.push(256, |b| conn.poll_transmit(b)) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+                Ok(0) | Err(_) => return any,
+                Ok(_) => any = true,
             }
         }
     }

@@ -52,7 +52,7 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
         ));
         WebSocket {
             reader: WsReader::new(shared.clone(), r, initial),
-            writer: WsWriter { shared },
+            writer: WsWriter::new(shared),
         }
     }
 
@@ -206,5 +206,15 @@ impl<S: AsyncRead + AsyncWrite> WebSocket<S> {
     /// The writer, borrowed (clone it to send from another task while this one reads).
     pub fn writer(&self) -> &WsWriter<S> {
         &self.writer
+    }
+
+    #[cfg(feature = "futures")]
+    pub(crate) fn writer_mut(&mut self) -> &mut WsWriter<S> {
+        &mut self.writer
+    }
+
+    #[cfg(feature = "futures")]
+    pub(crate) fn reader_ref(&self) -> &WsReader<S> {
+        &self.reader
     }
 }

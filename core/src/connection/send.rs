@@ -380,6 +380,21 @@ impl Connection {
         payload: &mut [u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        let (n, mask) = self.put_whole_header(kind, payload, out)?;
+        if let Some(m) = mask {
+            apply_mask(payload, m, 0);
+        }
+        Ok(n)
+    }
+
+    /// Queued pings/pongs and the header of a whole message of `payload`'s length (checked
+    /// first: on error nothing is written); their length and the masking key.
+    fn put_whole_header(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<(usize, Option<[u8; 4]>), Error> {
         let opcode = self.whole_message_opcode(kind, payload)?;
         let ctrl = self.queued_pings_len();
         let needed = ctrl.saturating_add(header_len(payload.len() as u64, self.masked()));
@@ -389,10 +404,55 @@ impl Connection {
         let n = self.put_queued_pings(ctrl, out);
         let rest = out.get_mut(n..).unwrap_or_default();
         let (hl, mask) = self.put_header(opcode, true, payload.len() as u64, rest);
-        if let Some(m) = mask {
-            apply_mask(payload, m, 0);
+        Ok((n.saturating_add(hl), mask))
+    }
+
+    /// [`send_in_place`](Self::send_in_place) for a connection that does not mask (a server),
+    /// with a shared payload that is only read: writes any queued pongs/pings and the frame
+    /// header into `out` and returns their length. Write `out[..n]`, then `payload`, to the
+    /// socket in that order. A client must mask its frames: it gets
+    /// [`Error::InvalidState`] (use `send_in_place` or `send`). On any error nothing is
+    /// written and the connection is as it was.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, MessageKind, Role};
+    ///
+    /// let mut server = Connection::new_open(Role::Server, Config::new(), 0, [7; 16])?;
+    /// let mut head = [0u8; 14];
+    /// let n = server.send_header(MessageKind::Text, b"hello", &mut head)?;
+    /// assert_eq!(&head[..n], &[0x81, 0x05][..]); // FIN text, unmasked, 5 bytes
+    /// # Ok::<(), wsmachine::Error>(())
+    /// ```
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    pub fn send_header(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if self.masked() {
+            return Err(Error::InvalidState);
         }
-        Ok(n.saturating_add(hl))
+        // As in `send`: a server with nothing else to write only needs the header.
+        if cfg!(target_pointer_width = "64") && self.unmasked_and_idle() {
+            let valid = kind == MessageKind::Binary || simdutf8::basic::from_utf8(payload).is_ok();
+            if valid {
+                if let Some(n) = put_unmasked_header(OpCode::starting(kind), payload.len(), out) {
+                    return Ok(n);
+                }
+            }
+        }
+        self.send_header_general(kind, payload, out)
+    }
+
+    #[inline(never)]
+    fn send_header_general(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.put_whole_header(kind, payload, out).map(|(n, _)| n)
     }
 
     /// Works out the opcode for the next frame of a (possibly fragmented) message and checks
