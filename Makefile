@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo demo-echo hub test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build
+.PHONY: demo demo-echo hub load test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build
 
 demo: setup
 	bash scripts/tools/demo.sh
@@ -91,9 +91,15 @@ wheel:
 interop:
 	bash scripts/test/interop.sh
 
-# wsmachine-hub beyond cargo test: the demo chat in headless Chromium (docs/hub.md).
+# wsmachine-hub beyond cargo test: scale-out and fault tests with redis-server and nginx, the
+# demo chat in headless Chromium, the load scenarios at small scale (docs/hub.md).
 hub:
 	bash scripts/test/hub.sh
+
+# The load and fault scenarios at full scale (10,000 connections, reconnect storm, slow
+# consumers, descriptor exhaustion): writes docs/load.md and docs/load.svg (~5 min).
+load:
+	bash scripts/tools/load.sh
 
 # Autobahn|Testsuite (installed into .tools/autobahn) against each face's echo server and client.
 conformance:

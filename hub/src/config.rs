@@ -77,6 +77,11 @@ pub struct Config {
     pub tls_cert: Option<std::path::PathBuf>,
     /// PEM private key (`--tls-key`).
     pub tls_key: Option<std::path::PathBuf>,
+    /// Accept permessage-deflate (`--deflate`; off by default): 12-bit windows, zlib level 6.
+    /// Every connection that negotiates it (every browser does) costs zlib's state, about
+    /// 230 KiB, on top of the ~12 KiB of an uncompressed one (docs/hub.md, "Figures"); the
+    /// hub's JSON messages are small, so it is off unless asked for.
+    pub deflate: bool,
     /// Channel permission rules: the built-in ones, then `--acl PREFIX:SUBSCRIBE:PUBLISH`
     /// (repeatable; the longest matching prefix decides, the later rule on a tie).
     pub acl: Vec<crate::auth::Rule>,
@@ -114,6 +119,7 @@ impl Default for Config {
             quiet: false,
             redis: None,
             acl: crate::auth::default_rules(),
+            deflate: false,
             tls_cert: None,
             tls_key: None,
             instance_id: {
@@ -136,7 +142,7 @@ usage: wsmachine-hub [--host H] [--port P] [--secret S] [--allow-origin URL]...
                      [--drop-oldest PREFIX]... [--token-ttl-s N] [--session-ttl-s N]
                      [--drain-s N] [--drain-batch N] [--redis redis://HOST:PORT[/DB]]
                      [--instance-id NAME] [--tls-cert PEM --tls-key PEM]
-                     [--acl PREFIX:SUBSCRIBE:PUBLISH]... [--quiet]
+                     [--acl PREFIX:SUBSCRIBE:PUBLISH]... [--deflate] [--quiet]
 environment: PORT, HUB_HOST, HUB_SECRET, HUB_ALLOW_ORIGINS (comma-separated), HUB_DEMO_LOGIN=1,
              HUB_REDIS
 See docs/hub.md.";
@@ -177,6 +183,10 @@ impl Config {
                 }
                 "--quiet" => {
                     c.quiet = true;
+                    continue;
+                }
+                "--deflate" => {
+                    c.deflate = true;
                     continue;
                 }
                 "-h" | "--help" => return Err(USAGE.to_string()),

@@ -254,6 +254,12 @@ impl Hub {
         // Requests are small JSON frames: a small read buffer keeps idle connections cheap
         // (messages up to --max-message are still assembled whole).
         o.read_buffer_size = 4096;
+        // permessage-deflate (--deflate) with 12-bit windows; zlib's state is allocated per
+        // connection that negotiates it.
+        o.config.deflate = self
+            .config
+            .deflate
+            .then(|| wsmachine_tokio::wsmachine::deflate::DeflateConfig::new().window_bits(12));
         o
     }
 

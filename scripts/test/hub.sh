@@ -3,7 +3,10 @@
 #   1. scale-out (hub/tests/scaleout.rs): redis-server, two hub processes and nginx running
 #      hub/deploy/nginx.conf — kill -9 of an instance, Redis restart;
 #   2. the demo chat in headless Chromium (hub/tests/browser/chat.test.mjs), started through
-#      `make demo`'s own script, with the Redis broker.
+#      `make demo`'s own script, with the Redis broker;
+#   3. the load scenarios of `make load` at small scale (scripts/tools/load.sh --quick:
+#      idle, fan-out, reconnect storm, slow consumers, descriptor exhaustion; invariants
+#      checked: nothing lost or repeated, policies applied, the hub serves again).
 # (The hub's other Rust tests run in `cargo test`; there the scale-out test skips itself when
 # the tools are missing, here it must run: HUB_REQUIRE_TOOLS=1.)
 #
@@ -32,5 +35,7 @@ echo "hub: the demo chat in headless Chromium (node --test)"
 HUB_ARTIFACTS=${CARGO_TARGET_DIR:-$REPO/target}/hub-browser \
     timeout --kill-after=10 "$LIMIT" node --test --test-reporter=spec \
     hub/tests/browser/chat.test.mjs || status=$?
+echo "hub: load scenarios at small scale"
+timeout --kill-after=10 "$LIMIT" bash scripts/tools/load.sh --quick || status=$?
 echo "hub: exit $status (screenshots in ${CARGO_TARGET_DIR:-target}/hub-browser)"
 exit "$status"
