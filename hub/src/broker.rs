@@ -25,6 +25,9 @@ pub struct HistoryLimits {
     pub max_count: usize,
     /// Oldest message kept.
     pub max_age: Duration,
+    /// Most bytes of message frames kept (in-process broker; Redis bounds its streams by
+    /// count and age).
+    pub max_bytes: usize,
 }
 
 struct Entry {
@@ -37,21 +40,24 @@ struct Channel {
     epoch: String,
     last_seq: u64,
     history: VecDeque<Entry>,
+    history_bytes: usize,
     subscribers: HashMap<u64, Arc<Outbox>>,
     policy: Policy,
 }
 
 impl Channel {
     fn trim(&mut self, limits: &HistoryLimits, now: Instant) {
-        while self.history.len() > limits.max_count {
-            self.history.pop_front();
-        }
-        while self
-            .history
-            .front()
-            .is_some_and(|e| now.duration_since(e.at) > limits.max_age)
+        while self.history.len() > limits.max_count
+            || self.history_bytes > limits.max_bytes
+            || self
+                .history
+                .front()
+                .is_some_and(|e| now.duration_since(e.at) > limits.max_age)
         {
-            self.history.pop_front();
+            match self.history.pop_front() {
+                Some(e) => self.history_bytes -= e.frame.len(),
+                None => break,
+            }
         }
     }
 }
@@ -176,6 +182,7 @@ impl Broker {
             epoch: new_epoch(),
             last_seq: 0,
             history: VecDeque::new(),
+            history_bytes: 0,
             subscribers: HashMap::new(),
             policy: self.policy(name),
         }));
@@ -201,6 +208,7 @@ impl Broker {
         let frame: Arc<str> = MessageFrame::new(channel, seq, &c.epoch, from, unix_ms(), payload)
             .encode()
             .into();
+        c.history_bytes += frame.len();
         c.history.push_back(Entry {
             seq,
             at: now,
@@ -319,6 +327,7 @@ mod tests {
             HistoryLimits {
                 max_count,
                 max_age: Duration::from_secs(60),
+                max_bytes: 1 << 20,
             },
             100,
             vec!["ticker.".into()],
@@ -421,12 +430,38 @@ mod tests {
     }
 
     #[test]
+    fn history_is_bounded_in_bytes() {
+        let m = Arc::new(Metrics::default());
+        let b = Broker::new(
+            HistoryLimits {
+                max_count: 1000,
+                max_age: Duration::from_secs(60),
+                max_bytes: 1000,
+            },
+            10,
+            vec![],
+            m.clone(),
+        );
+        let big = RawValue::from_string(format!("\"{}\"", "x".repeat(300))).unwrap();
+        for _ in 0..10 {
+            b.publish("c", "x", &big).unwrap();
+        }
+        let o = outbox(&m);
+        let s = b
+            .subscribe("c", 1, &o, Some(0), None, |_| "{}".into())
+            .unwrap();
+        // ~390-byte frames, 1000 bytes: two are kept.
+        assert_eq!((s.replayed, s.recovered), (2, false));
+    }
+
+    #[test]
     fn channel_count_is_bounded() {
         let m = Arc::new(Metrics::default());
         let b = Broker::new(
             HistoryLimits {
                 max_count: 10,
                 max_age: Duration::from_secs(60),
+                max_bytes: 1 << 20,
             },
             3,
             vec![],

@@ -36,7 +36,10 @@ pub struct Config {
     pub history_count: usize,
     /// History per channel, age (`--history-age-s`; default 600).
     pub history_age: Duration,
-    /// Channels the hub holds at most (`--max-channels`; default 100000).
+    /// History per channel, bytes (`--history-bytes`; default 1 MiB; in-process broker). With
+    /// `--max-channels` it bounds the broker's memory: at most their product.
+    pub history_bytes: usize,
+    /// Channels the hub holds at most (`--max-channels`; default 10000).
     pub max_channels: usize,
     /// Subscriptions per connection (`--max-subscriptions`; default 100).
     pub max_subscriptions: usize,
@@ -104,7 +107,8 @@ impl Default for Config {
             send_timeout: Duration::from_secs(10),
             history_count: 1000,
             history_age: Duration::from_secs(600),
-            max_channels: 100_000,
+            history_bytes: 1 << 20,
+            max_channels: 10_000,
             max_subscriptions: 100,
             max_message: 64 << 10,
             publish_rate: 20,
@@ -137,7 +141,8 @@ usage: wsmachine-hub [--host H] [--port P] [--secret S] [--allow-origin URL]...
                      [--demo-login] [--api-key USER=KEY]... [--admin USER]...
                      [--auth-timeout-ms N] [--heartbeat-ms N] [--heartbeat-timeout-ms N]
                      [--queue-messages N] [--queue-bytes N] [--send-timeout-ms N]
-                     [--history N] [--history-age-s N] [--max-channels N]
+                     [--history N] [--history-age-s N] [--history-bytes N]
+                     [--max-channels N]
                      [--max-subscriptions N] [--max-message N] [--rate N]
                      [--drop-oldest PREFIX]... [--token-ttl-s N] [--session-ttl-s N]
                      [--drain-s N] [--drain-batch N] [--redis redis://HOST:PORT[/DB]]
@@ -224,6 +229,7 @@ impl Config {
                 "--send-timeout-ms" => c.send_timeout = ms(&value)?,
                 "--history" => c.history_count = num(&value)? as usize,
                 "--history-age-s" => c.history_age = secs(&value)?,
+                "--history-bytes" => c.history_bytes = num(&value)? as usize,
                 "--max-channels" => c.max_channels = num(&value)? as usize,
                 "--max-subscriptions" => c.max_subscriptions = num(&value)? as usize,
                 "--max-message" => c.max_message = num(&value)? as usize,

@@ -113,6 +113,7 @@ impl Backend {
         let limits = HistoryLimits {
             max_count: config.history_count,
             max_age: config.history_age,
+            max_bytes: config.history_bytes,
         };
         match &config.redis {
             Some((addr, db)) => {
