@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Turns the end-to-end benchmark's results into docs/e2e.md and a chart (standard library only).
+
+    report-e2e.py --results target/bench-e2e/results.jsonl [--markdown OUT.md] [--svg OUT.svg]
+                  [--notes NOTES.md] [--meta KEY=VALUE ...]
+
+Reads one JSON object a line, as benches/scripts/bench-e2e.sh writes them: the load
+generator's output (benches/e2e, `loadgen echo` or `loadgen idle`) with the server's name
+added, or {"server", "error"} for a failed row, or {"server", "skipped"} for one not run.
+Prints the messages/s table; with --markdown writes the tables (messages/s with the ratio
+wsmachine / fastwebsockets, round trips and CPU per server and row, memory per idle
+connection), with --svg draws the chart by hand (grouped bars, one group per row, and the
+idle-memory bars). A row is "client-bound" when the load generator used at least
+CLIENT_BOUND % of its core: the figure is then a floor for the server, not its limit.
+"""
+import argparse
+import json
+import os
+import sys
+
+SERVERS = ["wsmachine", "fastwebsockets", "tungstenite", "c"]
+LABEL = {
+    "wsmachine": "wsmachine-tokio",
+    "fastwebsockets": "fastwebsockets",
+    "tungstenite": "tokio-tungstenite",
+    "c": "C poll(2) (libwsmachine)",
+}
+COLOR = {"wsmachine": "#1f77b4", "fastwebsockets": "#ff7f0e", "tungstenite": "#2ca02c", "c": "#9467bd"}
+CLIENT_BOUND = 90.0
+SERVER_BOUND = 90.0
+GOAL = 1.3
+
+
+def human_size(n):
+    if n >= 1024 and n % 1024 == 0:
+        return "%d KiB" % (n >> 10)
+    return "%d B" % n
+
+
+def fmt_rate(v):
+    return "{:,.0f}".format(v)
+
+
+def load(path):
+    echo, idle, problems = {}, {}, []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line)
+            s = r.get("server")
+            if "error" in r:
+                problems.append("%s %s: FAILED: %s" % (s, r.get("args", ""), r["error"]))
+                if r.get("args", "").startswith("idle"):
+                    idle[s] = r
+                continue
+            if r.get("mode") == "idle":
+                idle[s] = r
+            else:
+                echo[(r["connections"], r["size"], s)] = r
+    return echo, idle, problems
+
+
+def bound(r):
+    lg, sv = r.get("loadgen_cpu_pct") or 0, r.get("server_cpu_pct") or 0
+    if lg >= CLIENT_BOUND:
+        return "client"
+    if sv >= SERVER_BOUND:
+        return "server"
+    return "neither"
+
+
+def rows_of(echo):
+    return sorted({(n, size) for (n, size, _) in echo})
+
+
+def servers_of(echo, idle):
+    present = {s for (_, _, s) in echo} | set(idle)
+    return [s for s in SERVERS if s in present]
+
+
+def cell(r):
+    if r is None:
+        return "-"
+    if "skipped" in r:
+        return r["skipped"]
+    if "error" in r:
+        return "failed"
+    mark = " ¹" if bound(r) == "client" else ""
+    return fmt_rate(r["msgs_per_s"]) + mark
+
+
+def ratio(echo, n, size):
+    a, b = echo.get((n, size, "wsmachine")), echo.get((n, size, "fastwebsockets"))
+    if not a or not b or "msgs_per_s" not in a or "msgs_per_s" not in b or not b["msgs_per_s"]:
+        return None
+    return a["msgs_per_s"] / b["msgs_per_s"]
+
+
+def summary_table(echo, servers):
+    head = ["connections", "size"] + [LABEL[s] for s in servers] + ["wsmachine / fastwebsockets", "goal >= %.1fx" % GOAL]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n, size in rows_of(echo):
+        q = ratio(echo, n, size)
+        cells = [str(n), human_size(size)] + [cell(echo.get((n, size, s))) for s in servers]
+        cells += ["-" if q is None else "%.2fx" % q, "-" if q is None else ("yes" if q >= GOAL else "**no**")]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def detail_table(echo, servers):
+    head = ["connections", "size", "server", "messages/s", "MB/s", "RTT p50 (µs)", "RTT p99 (µs)",
+            "loadgen CPU %", "server CPU %", "bound"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n, size in rows_of(echo):
+        for s in servers:
+            r = echo.get((n, size, s))
+            if r is None or "msgs_per_s" not in r:
+                continue
+            srv = r.get("server_cpu_pct")
+            out.append("| " + " | ".join([
+                str(n), human_size(size), LABEL[s], fmt_rate(r["msgs_per_s"]), "%.1f" % r["mb_per_s"],
+                "%.0f" % r["rtt_p50_us"], "%.0f" % r["rtt_p99_us"], "%.0f" % r["loadgen_cpu_pct"],
+                "-" if srv is None else "%.0f" % srv, bound(r)]) + " |")
+    return out
+
+
+def idle_table(idle, servers):
+    head = ["server", "connections", "server RSS before (KiB)", "RSS with all open (KiB)",
+            "bytes per connection, upgraded", "bytes per connection, after one 20 B echo"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in servers:
+        r = idle.get(s)
+        if r is None:
+            continue
+        if "error" in r or "skipped" in r:
+            out.append("| %s | %s |" % (LABEL[s], r.get("skipped") or "failed") + " |" * 4)
+            continue
+        out.append("| " + " | ".join([
+            LABEL[s], "{:,}".format(r["connections"]), "{:,}".format(r["rss_before_kib"]),
+            "{:,}".format(r["rss_open_kib"]), "{:,.0f}".format(r["bytes_per_conn_open"]),
+            "{:,.0f}".format(r["bytes_per_conn_after_echo"])]) + " |")
+    return out
+
+
+def findings(echo, idle):
+    out = []
+    rows = rows_of(echo)
+    short = [(n, size, ratio(echo, n, size)) for n, size in rows if ratio(echo, n, size) is not None]
+    met = [x for x in short if x[2] >= GOAL]
+    out.append("- Goal >= %.1fx fastwebsockets' messages/s: met on %d of %d rows%s." % (
+        GOAL, len(met), len(short),
+        "" if len(met) == len(short) else "; short on " + ", ".join(
+            "%d x %s (%.2fx)" % (n, human_size(size), q) for n, size, q in short if q < GOAL)))
+    cb = ["%d x %s (%s)" % (n, human_size(size), ", ".join(LABEL[s] for s in SERVERS
+          if (n, size, s) in echo and "msgs_per_s" in echo[(n, size, s)] and bound(echo[(n, size, s)]) == "client"))
+          for n, size in rows]
+    cb = [c for c in cb if not c.endswith("()")]
+    out.append("- Client-bound rows (load generator >= %.0f %% of its core; the figure is a floor for the "
+               "server): %s." % (CLIENT_BOUND, "; ".join(cb) if cb else "none"))
+    ok = {s: r for s, r in idle.items() if "bytes_per_conn_after_echo" in r}
+    if ok:
+        best = min(ok, key=lambda s: ok[s]["bytes_per_conn_after_echo"])
+        order = sorted(ok, key=lambda s: ok[s]["bytes_per_conn_after_echo"])
+        rust = [s for s in order if s != "c"]
+        out.append("- Memory per idle connection (after one echo), lowest first: %s. Lowest of the three "
+                   "Rust servers: %s%s." % (
+                       ", ".join("%s %s B" % (LABEL[s], "{:,.0f}".format(ok[s]["bytes_per_conn_after_echo"]))
+                                 for s in order),
+                       LABEL[rust[0]] if rust else "-",
+                       "" if best == "wsmachine" or (rust and rust[0] == "wsmachine")
+                       else " (goal: wsmachine lowest: **not met**)"))
+    return out
+
+
+def svg_chart(echo, idle, servers, path):
+    rows = rows_of(echo)
+    W, top, plot_h, left, right = 960, 50, 300, 70, 20
+    gw = (W - left - right) / max(1, len(rows))
+    bw = gw * 0.8 / max(1, len(servers))
+    vmax = max([r["msgs_per_s"] for r in echo.values() if "msgs_per_s" in r] or [1])
+    step = 10 ** len(str(int(vmax))) / 10
+    while vmax / step < 4:
+        step /= 2
+    ymax = (int(vmax / step) + 1) * step
+    idle_ok = [s for s in servers if s in idle and "bytes_per_conn_after_echo" in idle[s]]
+    idle_top = top + plot_h + 110
+    H = idle_top + 30 + 26 * len(idle_ok) + 20
+    e = []
+    e.append('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H))
+    e.append('<rect width="100%" height="100%" fill="white"/>')
+    e.append('<text x="%d" y="20" font-size="15" font-weight="bold">Echo messages/s, one server core '
+             '(higher is better; ¹ marks rows where the load generator saturated its core)</text>' % left)
+    y0 = top + plot_h
+    k = 0
+    while k * step <= ymax + 1e-9:
+        v = k * step
+        y = y0 - v / ymax * plot_h
+        e.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (left, W - right, y, y))
+        e.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (left - 6, y + 4, "{:,.0f}".format(v)))
+        k += 1
+    for i, (n, size) in enumerate(rows):
+        gx = left + i * gw + gw * 0.1
+        for j, s in enumerate(servers):
+            r = echo.get((n, size, s))
+            if not r or "msgs_per_s" not in r:
+                continue
+            h = r["msgs_per_s"] / ymax * plot_h
+            x = gx + j * bw
+            e.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %d x %s: %s msg/s</title></rect>' % (
+                x, y0 - h, bw - 1, h, COLOR[s], LABEL[s], n, human_size(size), fmt_rate(r["msgs_per_s"])))
+            if bound(r) == "client":
+                e.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">¹</text>' % (x + bw / 2, y0 - h - 3))
+        e.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (left + i * gw + gw / 2, y0 + 16, human_size(size)))
+        e.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%d conns</text>' % (left + i * gw + gw / 2, y0 + 30, n))
+    e.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>' % (left, W - right, y0, y0))
+    lx = left
+    for s in servers:
+        e.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, y0 + 44, COLOR[s]))
+        e.append('<text x="%d" y="%d">%s</text>' % (lx + 16, y0 + 55, LABEL[s]))
+        lx += 40 + 8 * len(LABEL[s])
+    if idle_ok:
+        n_idle = idle[idle_ok[0]]["connections"]
+        e.append('<text x="%d" y="%d" font-size="15" font-weight="bold">Server memory per idle connection '
+                 '(%s connections, after one 20 B echo each; lower is better)</text>' % (left, idle_top, "{:,}".format(n_idle)))
+        bmax = max(idle[s]["bytes_per_conn_after_echo"] for s in idle_ok) or 1
+        lw = 190
+        for i, s in enumerate(idle_ok):
+            v = idle[s]["bytes_per_conn_after_echo"]
+            y = idle_top + 14 + i * 26
+            wbar = max(1.0, v / bmax * (W - left - right - lw - 90))
+            e.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (left + lw - 6, y + 14, LABEL[s]))
+            e.append('<rect x="%d" y="%d" width="%.1f" height="18" fill="%s"/>' % (left + lw, y, wbar, COLOR[s]))
+            e.append('<text x="%.1f" y="%d">%s B</text>' % (left + lw + wbar + 6, y + 14, "{:,.0f}".format(v)))
+    e.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(e) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--markdown")
+    ap.add_argument("--svg")
+    ap.add_argument("--notes")
+    ap.add_argument("--meta", action="append", default=[])
+    args = ap.parse_args()
+    echo, idle, problems = load(args.results)
+    servers = servers_of(echo, idle)
+    summary = summary_table(echo, servers)
+    print("\n".join(summary))
+    for p in problems:
+        print(p, file=sys.stderr)
+    if args.svg:
+        os.makedirs(os.path.dirname(os.path.abspath(args.svg)), exist_ok=True)
+        svg_chart(echo, idle, servers, args.svg)
+    if args.markdown:
+        parts = ["# End-to-end echo benchmark", ""]
+        parts += [
+            "Each server echoes every message back on one pinned core; `loadgen` (benches/e2e: one thread, "
+            "raw non-blocking sockets, level-triggered epoll, pre-built masked frames, the approach of "
+            "uWebSockets' `load_test.c`) runs on the other core. Every connection sends one binary message, "
+            "waits for the whole echo (length, opcode and first and last bytes checked) and sends the next. "
+            "Figures are counted over the measuring window after a warm-up; round trips go into a log-linear "
+            "histogram (~3 %% buckets). CPU %% is the process's user + system time over the window from "
+            "/proc/PID/stat (100 = one core). A row is **client-bound** (¹) when the load generator used "
+            "≥ %.0f %% of its core: the server could have done more. `bound` is `server` when the server "
+            "used ≥ %.0f %%, `neither` when both stayed below (time lost to other jobs on the machine, or to "
+            "the loopback round trip itself)." % (CLIENT_BOUND, SERVER_BOUND), ""]
+        for m in args.meta:
+            k, _, v = m.partition("=")
+            parts.append("- **%s**: %s" % (k, v))
+        parts += ["", "## Messages per second", ""] + summary
+        parts += ["", "## Round trips and CPU", ""] + detail_table(echo, servers)
+        parts += ["", "## Memory per idle connection", "",
+                  "The server's VmRSS (/proc/PID/status) before the connections, after all are upgraded, and "
+                  "after one 20-byte echo on each (then a quiet second), divided by the number of connections.",
+                  ""] + idle_table(idle, servers)
+        if args.svg:
+            parts += ["", "![chart](%s)" % os.path.basename(args.svg)]
+        parts += ["", "## Findings", ""] + findings(echo, idle)
+        if problems:
+            parts += ["", "## Failed rows", ""] + ["- " + p for p in problems]
+        if args.notes and os.path.isfile(args.notes):
+            with open(args.notes) as f:
+                parts += ["", f.read().rstrip()]
+        os.makedirs(os.path.dirname(os.path.abspath(args.markdown)), exist_ok=True)
+        with open(args.markdown, "w") as f:
+            f.write("\n".join(parts) + "\n")
+
+
+if __name__ == "__main__":
+    main()
