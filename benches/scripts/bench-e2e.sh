@@ -5,8 +5,9 @@
 #
 #   bash benches/scripts/bench-e2e.sh           full run: 4 servers x {100, 500} connections x
 #                                               {20 B, 512 B, 1 KiB, 8 KiB, 16 KiB} (1 s warm-up,
-#                                               5 s measured each), then 10,000 idle connections
-#                                               per server; about 8 minutes
+#                                               5 s measured each, 3 passes: the report keeps each
+#                                               row's best), then 10,000 idle connections per
+#                                               server; about 15 minutes
 #   bash benches/scripts/bench-e2e.sh --quick   CI (`make bench-build`): 2 rows per server, 1 s
 #                                               each, 200 idle connections; writes only under
 #                                               target/bench-e2e, not docs/
@@ -18,10 +19,11 @@
 # fresh server; within a row the servers take turns, so that noise from other jobs on the
 # machine falls on all of them alike.
 #
-# Environment: E2E_SECS (5), E2E_WARMUP_SECS (1), E2E_IDLE (10000), E2E_SERVERS (all four),
-# E2E_CONNS ("100 500"), E2E_SIZES ("20 512 1024 8192 16384"); E2E_MAX_LOAD (1.5) and
-# E2E_WAIT_S (600): a full run first waits, polling every 30 s for at most E2E_WAIT_S, until
-# the 1-minute load average is at most E2E_MAX_LOAD, then measures anyway and says so.
+# Environment: E2E_SECS (5), E2E_WARMUP_SECS (1), E2E_REPEAT (3 passes), E2E_IDLE (10000),
+# E2E_SERVERS (all four), E2E_CONNS ("100 500"), E2E_SIZES ("20 512 1024 8192 16384");
+# E2E_MAX_LOAD (1.5) and E2E_WAIT_S (600): a full run first waits, polling every 30 s for at
+# most E2E_WAIT_S, until the 1-minute load average is at most E2E_MAX_LOAD, then measures
+# anyway and says so.
 # CARGO_TARGET_DIR is honoured. Results: target/bench-e2e/results.jsonl (one JSON object a
 # line). Exits non-zero when any row failed (a connection error or a wrong echo), after
 # writing the report.
@@ -39,11 +41,12 @@ say() { printf 'bench-e2e: %s\n' "$*" >&2; }
 
 if [[ $mode == --quick ]]; then
   OUT=$TARGET/bench-e2e/quick
-  SECS=1 WARMUP=0.3 IDLE=200 SETTLE=0.2
+  SECS=1 WARMUP=0.3 IDLE=200 SETTLE=0.2 REPEAT=1
   CONNS=(100) SIZES=(20 16384)
 else
   OUT=$TARGET/bench-e2e
   SECS=${E2E_SECS:-5} WARMUP=${E2E_WARMUP_SECS:-1} IDLE=${E2E_IDLE:-10000} SETTLE=1
+  REPEAT=${E2E_REPEAT:-3}
   read -r -a CONNS <<<"${E2E_CONNS:-100 500}"
   read -r -a SIZES <<<"${E2E_SIZES:-20 512 1024 8192 16384}"
 fi
@@ -54,7 +57,7 @@ META=$OUT/meta
 report() {
   local md=docs/e2e.md svg=docs/e2e.svg
   if [[ $mode == --quick ]]; then md=$OUT/e2e.md svg=$OUT/e2e.svg; fi
-  local args=()
+  local args=(--notes docs/e2e-notes.md)
   while IFS= read -r line; do args+=(--meta "$line"); done <"$META"
   python3 "$HERE/report-e2e.py" --results "$RESULTS" --markdown "$md" --svg "$svg" "${args[@]}"
   say "wrote $md and $svg"
@@ -176,15 +179,20 @@ run() {
   stop_server
 }
 
-for n in "${CONNS[@]}"; do
-  for size in "${SIZES[@]}"; do
-    for s in "${SERVERS[@]}"; do
-      if [[ $s == c && $C_MAX_CONNS == 0 ]] && (( n > 64 )); then
-        printf '{"server":"c","mode":"echo","connections":%s,"size":%s,"skipped":"n/a (64-connection limit)"}\n' \
-          "$n" "$size" >>"$RESULTS"
-        continue
-      fi
-      run "$s" echo --connections "$n" --size "$size" --warmup-secs "$WARMUP" --secs "$SECS"
+for ((rep = 1; rep <= REPEAT; rep++)); do
+  say "pass $rep of $REPEAT"
+  for n in "${CONNS[@]}"; do
+    for size in "${SIZES[@]}"; do
+      for s in "${SERVERS[@]}"; do
+        if [[ $s == c && $C_MAX_CONNS == 0 ]] && (( n > 64 )); then
+          if (( rep == 1 )); then
+            printf '{"server":"c","mode":"echo","connections":%s,"size":%s,"skipped":"n/a (64-connection limit)"}\n' \
+              "$n" "$size" >>"$RESULTS"
+          fi
+          continue
+        fi
+        run "$s" echo --connections "$n" --size "$size" --warmup-secs "$WARMUP" --secs "$SECS"
+      done
     done
   done
 done
@@ -209,7 +217,7 @@ ver() { awk -v n="$1" '$0 == "name = \"" n "\"" { getline; gsub(/version = |"/, 
   echo "peers=tokio-tungstenite $(ver tokio-tungstenite) (tungstenite $(ver tungstenite)), fastwebsockets $(ver fastwebsockets) (hyper $(ver hyper)), tokio $(ver tokio)"
   echo "pinning=$pinning"
   echo "load (1/5/15 min)=$load_start at the start, $load_end at the end"
-  echo "window=$WARMUP s warm-up, $SECS s measured per row; a fresh server per row; idle test with $IDLE connections"
+  echo "window=$WARMUP s warm-up, $SECS s measured per row, $REPEAT pass(es) (each row's best kept); a fresh server per row; idle test with $IDLE connections"
   echo "command=make bench-e2e (benches/scripts/bench-e2e.sh${mode/full/}), $elapsed s"
 } >"$META"
 say "done in ${elapsed}s; load at end: $load_end"

@@ -42,7 +42,7 @@ def fmt_rate(v):
 
 
 def load(path):
-    echo, idle, problems = {}, {}, []
+    echo, idle, problems, runs = {}, {}, [], {}
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -58,7 +58,18 @@ def load(path):
             if r.get("mode") == "idle":
                 idle[s] = r
             else:
-                echo[(r["connections"], r["size"], s)] = r
+                runs.setdefault((r["connections"], r["size"], s), []).append(r)
+    # Several passes: keep each row's best (other jobs on the machine only ever take time
+    # away), with the spread of all its passes.
+    for key, rs in runs.items():
+        measured = [r for r in rs if "msgs_per_s" in r]
+        if not measured:
+            echo[key] = rs[0]
+            continue
+        best = dict(max(measured, key=lambda r: r["msgs_per_s"]))
+        best["passes"] = len(measured)
+        best["worst_msgs_per_s"] = min(r["msgs_per_s"] for r in measured)
+        echo[key] = best
     return echo, idle, problems
 
 
@@ -91,27 +102,39 @@ def cell(r):
     return fmt_rate(r["msgs_per_s"]) + mark
 
 
-def ratio(echo, n, size):
+def per_cpu(r):
+    """Messages per second of server CPU time (None without a CPU figure)."""
+    cpu = r.get("server_cpu_pct")
+    return r["msgs_per_s"] / (cpu / 100.0) if cpu else None
+
+
+def ratio(echo, n, size, per_cpu_second=False):
     a, b = echo.get((n, size, "wsmachine")), echo.get((n, size, "fastwebsockets"))
     if not a or not b or "msgs_per_s" not in a or "msgs_per_s" not in b or not b["msgs_per_s"]:
         return None
+    if per_cpu_second:
+        x, y = per_cpu(a), per_cpu(b)
+        return x / y if x and y else None
     return a["msgs_per_s"] / b["msgs_per_s"]
 
 
 def summary_table(echo, servers):
-    head = ["connections", "size"] + [LABEL[s] for s in servers] + ["wsmachine / fastwebsockets", "goal >= %.1fx" % GOAL]
+    head = ["connections", "size"] + [LABEL[s] for s in servers] + [
+        "wsmachine / fastwebsockets", "goal >= %.1fx" % GOAL, "same, per server CPU-second"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n, size in rows_of(echo):
         q = ratio(echo, n, size)
+        qc = ratio(echo, n, size, per_cpu_second=True)
         cells = [str(n), human_size(size)] + [cell(echo.get((n, size, s))) for s in servers]
-        cells += ["-" if q is None else "%.2fx" % q, "-" if q is None else ("yes" if q >= GOAL else "**no**")]
+        cells += ["-" if q is None else "%.2fx" % q, "-" if q is None else ("yes" if q >= GOAL else "**no**"),
+                  "-" if qc is None else "%.2fx" % qc]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
 
 def detail_table(echo, servers):
-    head = ["connections", "size", "server", "messages/s", "MB/s", "RTT p50 (µs)", "RTT p99 (µs)",
-            "loadgen CPU %", "server CPU %", "bound"]
+    head = ["connections", "size", "server", "messages/s (best)", "worst pass", "MB/s", "RTT p50 (µs)",
+            "RTT p99 (µs)", "loadgen CPU %", "server CPU %", "messages per server CPU-s", "bound"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n, size in rows_of(echo):
         for s in servers:
@@ -119,28 +142,31 @@ def detail_table(echo, servers):
             if r is None or "msgs_per_s" not in r:
                 continue
             srv = r.get("server_cpu_pct")
+            pc = per_cpu(r)
             out.append("| " + " | ".join([
-                str(n), human_size(size), LABEL[s], fmt_rate(r["msgs_per_s"]), "%.1f" % r["mb_per_s"],
+                str(n), human_size(size), LABEL[s], fmt_rate(r["msgs_per_s"]),
+                fmt_rate(r.get("worst_msgs_per_s", r["msgs_per_s"])), "%.1f" % r["mb_per_s"],
                 "%.0f" % r["rtt_p50_us"], "%.0f" % r["rtt_p99_us"], "%.0f" % r["loadgen_cpu_pct"],
-                "-" if srv is None else "%.0f" % srv, bound(r)]) + " |")
+                "-" if srv is None else "%.0f" % srv, "-" if pc is None else fmt_rate(pc), bound(r)]) + " |")
     return out
 
 
 def idle_table(idle, servers):
     head = ["server", "connections", "server RSS before (KiB)", "RSS with all open (KiB)",
-            "bytes per connection, upgraded", "bytes per connection, after one 20 B echo"]
+            "bytes per connection, upgraded", "bytes per connection, after one 20 B echo",
+            "time to upgrade all (s)"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in servers:
         r = idle.get(s)
         if r is None:
             continue
         if "error" in r or "skipped" in r:
-            out.append("| %s | %s |" % (LABEL[s], r.get("skipped") or "failed") + " |" * 4)
+            out.append("| %s | %s |" % (LABEL[s], r.get("skipped") or "failed") + " |" * 5)
             continue
         out.append("| " + " | ".join([
             LABEL[s], "{:,}".format(r["connections"]), "{:,}".format(r["rss_before_kib"]),
             "{:,}".format(r["rss_open_kib"]), "{:,.0f}".format(r["bytes_per_conn_open"]),
-            "{:,.0f}".format(r["bytes_per_conn_after_echo"])]) + " |")
+            "{:,.0f}".format(r["bytes_per_conn_after_echo"]), "%.1f" % r["connect_secs"]]) + " |")
     return out
 
 
