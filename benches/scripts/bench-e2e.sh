@@ -168,7 +168,7 @@ run() {
   fi
   if line=$("${PIN_LOADGEN[@]}" timeout 180 "$BIN/loadgen" "$@" --port "$SRV_PORT" \
       --server-pid "$SRV_PID" 2>"$OUT/loadgen.err"); then
-    printf '{"server":"%s",%s\n' "$name" "${line#\{}" >>"$RESULTS"
+    printf '{"server":"%s","load1":%s,%s\n' "$name" "$(load1)" "${line#\{}" >>"$RESULTS"
     say "$name $*: $line"
   else
     err=$(tr '\n"\\' ' _/' <"$OUT/loadgen.err")

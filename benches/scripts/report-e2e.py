@@ -14,6 +14,7 @@ idle-memory bars). A row is "client-bound" when the load generator used at least
 CLIENT_BOUND % of its core: the figure is then a floor for the server, not its limit.
 """
 import argparse
+import re
 import json
 import os
 import sys
@@ -29,6 +30,8 @@ COLOR = {"wsmachine": "#1f77b4", "fastwebsockets": "#ff7f0e", "tungstenite": "#2
 CLIENT_BOUND = 90.0
 SERVER_BOUND = 90.0
 GOAL = 1.3
+# Above this 1-minute load average the report says that the figures are noisy.
+QUIET_LOAD = 1.5
 
 
 def human_size(n):
@@ -69,6 +72,9 @@ def load(path):
         best = dict(max(measured, key=lambda r: r["msgs_per_s"]))
         best["passes"] = len(measured)
         best["worst_msgs_per_s"] = min(r["msgs_per_s"] for r in measured)
+        cpu = sorted(per_cpu(r) for r in measured if per_cpu(r))
+        if cpu:
+            best["per_cpu_median"] = cpu[len(cpu) // 2]
         echo[key] = best
     return echo, idle, problems
 
@@ -103,7 +109,10 @@ def cell(r):
 
 
 def per_cpu(r):
-    """Messages per second of server CPU time (None without a CPU figure)."""
+    """Messages per second of server CPU time (None without a CPU figure); for a row of
+    several passes, the median over them."""
+    if "per_cpu_median" in r:
+        return r["per_cpu_median"]
     cpu = r.get("server_cpu_pct")
     return r["msgs_per_s"] / (cpu / 100.0) if cpu else None
 
@@ -134,7 +143,7 @@ def summary_table(echo, servers):
 
 def detail_table(echo, servers):
     head = ["connections", "size", "server", "messages/s (best)", "worst pass", "MB/s", "RTT p50 (µs)",
-            "RTT p99 (µs)", "loadgen CPU %", "server CPU %", "messages per server CPU-s", "bound"]
+            "RTT p99 (µs)", "loadgen CPU %", "server CPU %", "messages per server CPU-s (median)", "bound", "load after"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n, size in rows_of(echo):
         for s in servers:
@@ -147,7 +156,8 @@ def detail_table(echo, servers):
                 str(n), human_size(size), LABEL[s], fmt_rate(r["msgs_per_s"]),
                 fmt_rate(r.get("worst_msgs_per_s", r["msgs_per_s"])), "%.1f" % r["mb_per_s"],
                 "%.0f" % r["rtt_p50_us"], "%.0f" % r["rtt_p99_us"], "%.0f" % r["loadgen_cpu_pct"],
-                "-" if srv is None else "%.0f" % srv, "-" if pc is None else fmt_rate(pc), bound(r)]) + " |")
+                "-" if srv is None else "%.0f" % srv, "-" if pc is None else fmt_rate(pc), bound(r),
+                "%.1f" % r["load1"] if "load1" in r else "-"]) + " |")
     return out
 
 
@@ -170,8 +180,23 @@ def idle_table(idle, servers):
     return out
 
 
-def findings(echo, idle):
+def busy_machine(meta, echo):
+    """The highest 1-minute load average seen: at the start and end (meta) and after each row."""
+    loads = [r["load1"] for r in echo.values() if "load1" in r]
+    for m in meta:
+        k, _, v = m.partition("=")
+        if k.startswith("load"):
+            loads += [float(x) for x in re.findall(r"([0-9.]+) [0-9.]+ [0-9.]+ at the", v)]
+    return max(loads) if loads else None
+
+
+def findings(echo, idle, load=None):
     out = []
+    if load is not None and load > QUIET_LOAD:
+        out.append("- **The machine was busy** (1-minute load average up to %.1f on %d CPUs, from other jobs): "
+                   "each process got only part of its core, so messages/s and their ratios swing with the "
+                   "other jobs from pass to pass (see `worst pass`); messages per server CPU-second is the "
+                   "steadier comparison." % (load, os.cpu_count() or 0))
     rows = rows_of(echo)
     short = [(n, size, ratio(echo, n, size)) for n, size in rows if ratio(echo, n, size) is not None]
     met = [x for x in short if x[2] >= GOAL]
@@ -200,52 +225,58 @@ def findings(echo, idle):
     return out
 
 
-def svg_chart(echo, idle, servers, path):
+def bar_panel(e, echo, servers, value, title, top, W=960, plot_h=260, left=70, right=20):
+    """Grouped bars, one group per row, one bar per server; returns the panel's bottom edge."""
     rows = rows_of(echo)
-    W, top, plot_h, left, right = 960, 50, 300, 70, 20
     gw = (W - left - right) / max(1, len(rows))
     bw = gw * 0.8 / max(1, len(servers))
-    vmax = max([r["msgs_per_s"] for r in echo.values() if "msgs_per_s" in r] or [1])
+    vals = [value(r) for r in echo.values() if "msgs_per_s" in r]
+    vmax = max([v for v in vals if v] or [1])
     step = 10 ** len(str(int(vmax))) / 10
     while vmax / step < 4:
         step /= 2
     ymax = (int(vmax / step) + 1) * step
-    idle_ok = [s for s in servers if s in idle and "bytes_per_conn_after_echo" in idle[s]]
-    idle_top = top + plot_h + 110
-    H = idle_top + 30 + 26 * len(idle_ok) + 20
-    e = []
-    e.append('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H))
-    e.append('<rect width="100%" height="100%" fill="white"/>')
-    e.append('<text x="%d" y="20" font-size="15" font-weight="bold">Echo messages/s, one server core '
-             '(higher is better; ¹ marks rows where the load generator saturated its core)</text>' % left)
-    y0 = top + plot_h
+    e.append('<text x="%d" y="%d" font-size="15" font-weight="bold">%s</text>' % (left, top, title))
+    y0 = top + 20 + plot_h
     k = 0
     while k * step <= ymax + 1e-9:
-        v = k * step
-        y = y0 - v / ymax * plot_h
+        y = y0 - k * step / ymax * plot_h
         e.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>' % (left, W - right, y, y))
-        e.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (left - 6, y + 4, "{:,.0f}".format(v)))
+        e.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (left - 6, y + 4, "{:,.0f}".format(k * step)))
         k += 1
     for i, (n, size) in enumerate(rows):
         gx = left + i * gw + gw * 0.1
         for j, s in enumerate(servers):
             r = echo.get((n, size, s))
-            if not r or "msgs_per_s" not in r:
+            v = value(r) if r and "msgs_per_s" in r else None
+            if not v:
                 continue
-            h = r["msgs_per_s"] / ymax * plot_h
+            h = v / ymax * plot_h
             x = gx + j * bw
-            e.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %d x %s: %s msg/s</title></rect>' % (
-                x, y0 - h, bw - 1, h, COLOR[s], LABEL[s], n, human_size(size), fmt_rate(r["msgs_per_s"])))
+            e.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %d x %s: %s</title></rect>' % (
+                x, y0 - h, bw - 1, h, COLOR[s], LABEL[s], n, human_size(size), fmt_rate(v)))
             if bound(r) == "client":
                 e.append('<text x="%.1f" y="%.1f" text-anchor="middle" font-size="10">¹</text>' % (x + bw / 2, y0 - h - 3))
         e.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (left + i * gw + gw / 2, y0 + 16, human_size(size)))
         e.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%d conns</text>' % (left + i * gw + gw / 2, y0 + 30, n))
     e.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>' % (left, W - right, y0, y0))
-    lx = left
+    return y0 + 30
+
+
+def svg_chart(echo, idle, servers, path):
+    W, left, right = 960, 70, 20
+    idle_ok = [s for s in servers if s in idle and "bytes_per_conn_after_echo" in idle[s]]
+    e = []
+    bottom = bar_panel(e, echo, servers, lambda r: r["msgs_per_s"],
+                       "Echo messages/s, server on one core (higher is better; ¹: load generator saturated)", 22)
+    bottom = bar_panel(e, echo, servers, per_cpu,
+                       "Messages per second of server CPU time (steadier on a shared machine)", bottom + 40)
+    lx, ly = left, bottom + 18
     for s in servers:
-        e.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, y0 + 44, COLOR[s]))
-        e.append('<text x="%d" y="%d">%s</text>' % (lx + 16, y0 + 55, LABEL[s]))
+        e.append('<rect x="%d" y="%d" width="12" height="12" fill="%s"/>' % (lx, ly, COLOR[s]))
+        e.append('<text x="%d" y="%d">%s</text>' % (lx + 16, ly + 11, LABEL[s]))
         lx += 40 + 8 * len(LABEL[s])
+    idle_top = ly + 60
     if idle_ok:
         n_idle = idle[idle_ok[0]]["connections"]
         e.append('<text x="%d" y="%d" font-size="15" font-weight="bold">Server memory per idle connection '
@@ -259,9 +290,11 @@ def svg_chart(echo, idle, servers, path):
             e.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (left + lw - 6, y + 14, LABEL[s]))
             e.append('<rect x="%d" y="%d" width="%.1f" height="18" fill="%s"/>' % (left + lw, y, wbar, COLOR[s]))
             e.append('<text x="%.1f" y="%d">%s B</text>' % (left + lw + wbar + 6, y + 14, "{:,.0f}".format(v)))
-    e.append("</svg>")
+    H = idle_top + 30 + 26 * len(idle_ok) + 10
+    head = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">' % (W, H),
+            '<rect width="100%" height="100%" fill="white"/>']
     with open(path, "w") as f:
-        f.write("\n".join(e) + "\n")
+        f.write("\n".join(head + e + ["</svg>"]) + "\n")
 
 
 def main():
@@ -305,7 +338,7 @@ def main():
                   ""] + idle_table(idle, servers)
         if args.svg:
             parts += ["", "![chart](%s)" % os.path.basename(args.svg)]
-        parts += ["", "## Findings", ""] + findings(echo, idle)
+        parts += ["", "## Findings", ""] + findings(echo, idle, busy_machine(args.meta, echo))
         if problems:
             parts += ["", "## Failed rows", ""] + ["- " + p for p in problems]
         if args.notes and os.path.isfile(args.notes):
