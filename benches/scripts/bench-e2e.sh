@@ -11,13 +11,16 @@
 #   bash benches/scripts/bench-e2e.sh --quick   CI (`make bench-build`): 2 rows per server, 1 s
 #                                               each, 200 idle connections; writes only under
 #                                               target/bench-e2e, not docs/
+#   bash benches/scripts/bench-e2e.sh --idle    only the idle test again: replaces its lines in
+#                                               the last full run's results, rewrites the docs
 #   bash benches/scripts/bench-e2e.sh --report  only rewrite the docs from the last full run
 #
 # Servers: wsmachine (wsmachine-tokio), fastwebsockets, tungstenite (tokio-tungstenite) — all
 # three from `servers` in benches/e2e, each on a current_thread runtime — and c, the C poll(2)
 # server examples/c/echo_server.c (scripts/tools/build-c-examples.sh). Every row starts a
 # fresh server; within a row the servers take turns, so that noise from other jobs on the
-# machine falls on all of them alike.
+# machine falls on all of them alike. The idle test also runs wsmachine-4k: wsmachine-tokio
+# with a 4 KiB read buffer (Options::read_buffer_size) instead of the default 64 KiB.
 #
 # Environment: E2E_SECS (5), E2E_WARMUP_SECS (1), E2E_REPEAT (3 passes), E2E_IDLE (10000),
 # E2E_SERVERS (all four), E2E_CONNS ("100 500"), E2E_SIZES ("20 512 1024 8192 16384");
@@ -34,8 +37,8 @@ cd "$REPO"
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 mode=${1:-full}
 case $mode in
-  full | --quick | --report) ;;
-  *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  full | --quick | --idle | --report) ;;
+  *) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 say() { printf 'bench-e2e: %s\n' "$*" >&2; }
 
@@ -51,6 +54,8 @@ else
   read -r -a SIZES <<<"${E2E_SIZES:-20 512 1024 8192 16384}"
 fi
 read -r -a SERVERS <<<"${E2E_SERVERS:-wsmachine fastwebsockets tungstenite c}"
+IDLE_SERVERS=("${SERVERS[@]}")
+if [[ " ${SERVERS[*]} " == *" wsmachine "* ]]; then IDLE_SERVERS+=(wsmachine-4k); fi
 RESULTS=$OUT/results.jsonl
 META=$OUT/meta
 
@@ -155,7 +160,15 @@ start_server() {
   return 1
 }
 
-: >"$RESULTS"
+if [[ $mode == --idle ]]; then
+  # Keep the echo rows of the last run; the idle lines are measured again.
+  [[ -f $RESULTS ]] || { say "no $RESULTS to update: run a full pass first"; exit 1; }
+  grep -v '"mode":"idle"\|"args":"idle' "$RESULTS" >"$RESULTS.echo" || true
+  mv "$RESULTS.echo" "$RESULTS"
+  REPEAT=0
+else
+  : >"$RESULTS"
+fi
 failed=0
 # Runs the load generator against a fresh server $1 with the remaining arguments; appends its
 # JSON line (or the error) to the results.
@@ -196,7 +209,7 @@ for ((rep = 1; rep <= REPEAT; rep++)); do
     done
   done
 done
-for s in "${SERVERS[@]}"; do
+for s in "${IDLE_SERVERS[@]}"; do
   if [[ $s == c && $C_MAX_CONNS == 0 ]]; then
     printf '{"server":"c","mode":"idle","connections":%s,"skipped":"n/a (64-connection limit)"}\n' \
       "$IDLE" >>"$RESULTS"
@@ -208,6 +221,11 @@ done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(($(date +%s) - t_start))
 ver() { awk -v n="$1" '$0 == "name = \"" n "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock; }
+if [[ $mode == --idle ]]; then
+  grep -v '^idle test=' "$META" >"$META.new" || true
+  echo "idle test=measured again on $(date -u '+%Y-%m-%d %H:%M UTC') (bench-e2e.sh --idle, $IDLE connections)" >>"$META.new"
+  mv "$META.new" "$META"
+else
 {
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "CPU=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) CPUs"
@@ -220,6 +238,7 @@ ver() { awk -v n="$1" '$0 == "name = \"" n "\"" { getline; gsub(/version = |"/, 
   echo "window=$WARMUP s warm-up, $SECS s measured per row, $REPEAT pass(es) (each row's best kept); a fresh server per row; idle test with $IDLE connections"
   echo "command=make bench-e2e (benches/scripts/bench-e2e.sh${mode/full/}), $elapsed s"
 } >"$META"
+fi
 say "done in ${elapsed}s; load at end: $load_end"
 report
 if [[ $failed != 0 ]]; then

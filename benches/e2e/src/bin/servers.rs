@@ -2,7 +2,8 @@
 //! `current_thread` tokio runtime (the benchmark pins the server to one core):
 //!
 //! ```text
-//! servers wsmachine|tungstenite|fastwebsockets [--host 127.0.0.1] [--port 0] [--max-seconds N]
+//! servers wsmachine|wsmachine-4k|tungstenite|fastwebsockets [--host 127.0.0.1] [--port 0]
+//!         [--max-seconds N]
 //! ```
 //!
 //! Prints `servers: NAME listening on HOST:PORT` (port 0 picks a free one), then echoes each
@@ -10,7 +11,9 @@
 //! accepts messages up to 64 MiB (tungstenite's and fastwebsockets' default; wsmachine's is
 //! 16 MiB, raised here). Each is written the way the library's own echo example is:
 //! wsmachine-tokio `next`/`send`, tokio-tungstenite `split` + `forward`, fastwebsockets
-//! behind hyper's upgrade with a `FragmentCollector` in an unconstrained task.
+//! behind hyper's upgrade with a `FragmentCollector` in an unconstrained task. `wsmachine-4k`
+//! is `wsmachine` with a 4 KiB read buffer (`Options::read_buffer_size`; the default is 64 KiB),
+//! for the idle-memory comparison.
 //! `--max-seconds N` exits after N seconds, so that a forgotten server does not run forever.
 
 #![forbid(unsafe_code)]
@@ -24,7 +27,10 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_MESSAGE: usize = 64 << 20;
 
 fn usage() -> ! {
-    eprintln!("usage: servers wsmachine|tungstenite|fastwebsockets [--host H] [--port P] [--max-seconds N]");
+    eprintln!(
+        "usage: servers wsmachine|wsmachine-4k|tungstenite|fastwebsockets [--host H] [--port P] \
+         [--max-seconds N]"
+    );
     std::process::exit(2)
 }
 
@@ -52,7 +58,7 @@ fn main() -> std::io::Result<()> {
     }
     if !matches!(
         name.as_str(),
-        "wsmachine" | "tungstenite" | "fastwebsockets"
+        "wsmachine" | "wsmachine-4k" | "tungstenite" | "fastwebsockets"
     ) {
         usage();
     }
@@ -75,7 +81,8 @@ fn main() -> std::io::Result<()> {
             let (tcp, _) = listener.accept().await?;
             tcp.set_nodelay(true)?;
             match name.as_str() {
-                "wsmachine" => tokio::spawn(wsmachine(tcp)),
+                "wsmachine" => tokio::spawn(wsmachine(tcp, None)),
+                "wsmachine-4k" => tokio::spawn(wsmachine(tcp, Some(4 << 10))),
                 "tungstenite" => tokio::spawn(tungstenite(tcp)),
                 _ => tokio::spawn(fastwebsockets(tcp)),
             };
@@ -83,10 +90,13 @@ fn main() -> std::io::Result<()> {
     })
 }
 
-async fn wsmachine(tcp: TcpStream) {
+async fn wsmachine(tcp: TcpStream, read_buffer: Option<usize>) {
     use wsmachine_tokio::{accept_with, Accept, Options};
     let mut options = Options::new().deflate(None);
     options.config.max_message_size = MAX_MESSAGE as u64;
+    if let Some(bytes) = read_buffer {
+        options = options.read_buffer_size(bytes);
+    }
     let Ok(mut ws) = accept_with(tcp, options, |_| Ok(Accept::new())).await else {
         return;
     };
