@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo demo-echo hub load test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build
+.PHONY: demo demo-echo hub load test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build bench-e2e
 
 demo: setup
 	bash scripts/tools/demo.sh
@@ -126,6 +126,15 @@ fuzz-smoke:
 bench:
 	bash benches/scripts/bench.sh
 
-# CI: the benchmarks must build (so they cannot rot).
+# CI: the benchmarks must build (so they cannot rot); the end-to-end one also runs briefly
+# (2 rows per server, 1 s each, 200 idle connections: about 15 s once built).
 bench-build:
 	bash benches/scripts/bench.sh --fast
+	bash benches/scripts/bench-e2e.sh --quick
+
+# End-to-end echo benchmark: each server pinned to one core, the load generator (benches/e2e)
+# on the other; wsmachine-tokio, fastwebsockets, tokio-tungstenite and the C poll(2) server,
+# 100 and 500 connections x 20 B..16 KiB, and memory per idle connection with 10,000 open
+# (about 6 minutes); writes docs/e2e.md and docs/e2e.svg.
+bench-e2e:
+	bash benches/scripts/bench-e2e.sh
