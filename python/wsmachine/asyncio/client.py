@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from typing import Any, AsyncIterator, Generator, Optional, Sequence, cast
+from typing import Any, AsyncIterator, Generator, Optional, Sequence, Union, cast
 from urllib.parse import urlsplit
 
 from .._types import ConnectionState, ConnectionType, RemoteProtocolError
@@ -37,7 +37,7 @@ class ClientConnection(Connection):
         self._reject_headers: list[tuple[bytes, bytes]] = []
         self._reject_body = bytearray()
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: Union[bytes, memoryview]) -> None:
         try:
             self._process(data, self._limit)
             if self._ws.state is ConnectionState.REJECTING:

@@ -71,7 +71,7 @@ class ServerConnection(Connection):
 
     # -- handshake -------------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: Union[bytes, memoryview]) -> None:
         try:
             self._process(data, self._limit)
         except RemoteProtocolError as e:
