@@ -71,10 +71,10 @@ def _engine_size(max_size: Optional[int]) -> int:
     return _NO_LIMIT if max_size is None else max_size
 
 
-# The read buffer: one per thread (so per event loop), shared by its connections. The
-# transport reads into it (``get_buffer`` / ``buffer_updated``) and the engine copies what
-# was read at once, so no connection holds it between reads, and an idle connection costs
-# no buffer. (asyncio's ``data_received`` path allocates a 256 KiB ``bytes`` per read.)
+# The read buffer of asyncio's own event loops (see BufferedReads): one per thread (so per
+# event loop), shared by its connections. The transport reads into it and the engine copies
+# what was read at once, so no connection holds it between reads, and an idle connection
+# costs no buffer.
 _READ_SIZE = 256 * 1024
 _local = threading.local()
 
@@ -86,7 +86,7 @@ def _read_buffer() -> memoryview:
     return buf
 
 
-class Connection(asyncio.BufferedProtocol):
+class Connection(asyncio.Protocol):
     """A WebSocket connection: a server's (:class:`ServerConnection`) or a client's
     (:class:`ClientConnection`). Not made by the application: ``serve`` and ``connect``
     make them.
@@ -351,17 +351,11 @@ class Connection(asyncio.BufferedProtocol):
         self._transport.set_write_buffer_limits(high=self._write_limit)
         self._after_io()
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._rbuf
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self._opened:
-            self._process(self._rbuf[:nbytes], self._limit, True)
-        else:
-            self.data_received(self._rbuf[:nbytes])  # the handshake (subclasses)
-
     def data_received(self, data: Union[bytes, memoryview]) -> None:
-        self._process(data, self._limit)
+        if self._opened:
+            self._process(data, self._limit, True)
+        else:
+            self._handshake_received(data)
 
     def eof_received(self) -> Optional[bool]:
         if not self._lost and self._ws.state is not _CLOSED:
@@ -408,6 +402,10 @@ class Connection(asyncio.BufferedProtocol):
 
     def _on_handshake_event(self, event: Event) -> None:
         """Hook for subclasses: a handshake event (Request, AcceptConnection, ...)."""
+
+    def _handshake_received(self, data: Union[bytes, memoryview]) -> None:
+        """Hook for subclasses: input before the application took over (the handshake)."""
+        self._process(data, self._limit)
 
     def _process(
         self, data: Union[bytes, memoryview, None] = b"", limit: Optional[int] = 1, read: bool = False
@@ -602,6 +600,26 @@ class Connection(asyncio.BufferedProtocol):
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+
+class BufferedReads(asyncio.BufferedProtocol):
+    """Mixin for a :class:`Connection` on asyncio's own event loops: the transport reads into
+    the per-thread buffer (``get_buffer`` / ``buffer_updated``). Their ``data_received``
+    path allocates a 256 KiB ``bytes`` for every read, which costs more than the rest of a
+    small message's round trip; uvloop's does not (and is faster than this), so connections
+    on other loops use ``data_received``."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rbuf  # type: ignore[attr-defined,no-any-return]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rbuf[:nbytes])  # type: ignore[attr-defined]
+
+
+def buffered_reads(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether connections on ``loop`` read through :class:`BufferedReads`: asyncio's own
+    loops."""
+    return isinstance(loop, asyncio.BaseEventLoop)
 
 
 def engine_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
