@@ -596,14 +596,16 @@ def python_only(args):
             last = max(i for i, l in enumerate(lines) if l.startswith("- **"))
             lines.insert(last + 1, line)
     # The Python goal rows, where the old ones were (else before the C row, else at the end).
+    # A goal row or a subsection whose JSON is missing keeps its old text.
     new_rows = goals([], {}, None, args.py_sansio, args.py_echo, args.py_rr, args.py_memory).split("\n")[2:]
     start = lines.index("## Goals")
     end = next(i for i in range(start + 3, len(lines)) if not lines[i].startswith("|"))
     rows = lines[start + 2 : end]
-    old = [i for i, r in enumerate(rows) if r.startswith("| Python:")]
-    at = old[0] if old else next((i for i, r in enumerate(rows) if r.startswith("| C:")), len(rows))
-    rows = [r for r in rows if not r.startswith("| Python:")]
-    rows[at:at] = new_rows
+    name = lambda r: r.split("|")[1]  # noqa: E731
+    fresh = {name(r): r for r in new_rows}
+    rows = [fresh.pop(name(r), r) for r in rows]
+    at = next((i for i, r in enumerate(rows) if r.startswith("| C:")), len(rows))
+    rows[at:at] = list(fresh.values())
     lines[start + 2 : end] = rows
 
     def section(title):
@@ -612,7 +614,23 @@ def python_only(args):
         return i, j
 
     i, j = section("## Python")
-    lines[i:j] = ["## Python", "", python_tables(args.py_sansio, args.py_echo, args.py_memory, args.py_rr), ""]
+
+    def subsections(text_lines):
+        out, cur = [], None
+        for l in text_lines:
+            if l.startswith("### "):
+                cur = [l]
+                out.append(cur)
+            elif cur is not None:
+                cur.append(l)
+        return [(sec[0].split("(")[0].strip(), "\n".join(sec).rstrip()) for sec in out]
+
+    old_secs = subsections(lines[i + 1 : j])
+    new_secs = dict(subsections(python_tables(args.py_sansio, args.py_echo, args.py_memory, args.py_rr).split("\n")))
+    merged = [new_secs.pop(k, v) for k, v in old_secs]
+    mem_at = next((n for n, (k, _) in enumerate(old_secs) if k.startswith("### Memory")), len(merged))
+    merged[mem_at:mem_at] = list(new_secs.values())
+    lines[i:j] = ["## Python", ""] + "\n\n".join(merged).split("\n") + [""]
     if args.notes and os.path.isfile(args.notes):
         with open(args.notes) as f:
             notes = f.read().rstrip().split("\n")
