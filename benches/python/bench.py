@@ -33,7 +33,11 @@ deflate — permessage-deflate throughput and size on the wire: text-like messag
   message (TCP_INFO bytes_acked). Best of 3 interleaved rounds; prints a table with ratios.
   --smoke: one short round (checks that it works, for tests).
 memory — a server process holds N idle connections (default 10,000) opened by a client
-  process; (RSS with them - RSS before) / N, for wsmachine's echo server and websockets'.
+  process; (RSS with them - RSS before) / N, for wsmachine.asyncio's `serve`
+  (servers.py wsmachine-asyncio), wsmachine's example echo server, and the websockets,
+  picows and aiohttp servers of servers.py (default asyncio event loop).
+asyncio_bench.py (next to this file) has the request-response benchmark: each library's
+  client against its own server, asyncio and uvloop.
 """
 
 from __future__ import annotations
@@ -492,9 +496,12 @@ async def hold_connections(port: int, n: int, ready: Callable[[], None]) -> None
         w.close()
 
 
+MEMORY_IMPLS = ["wsmachine-asyncio", "wsmachine", "websockets", "picows", "aiohttp"]
+
+
 def memory(conns: int) -> Dict[str, float]:
     res: Dict[str, float] = {"conns": conns}
-    for impl in ["wsmachine", "websockets"]:
+    for impl in MEMORY_IMPLS:
         port = free_port()
         proc = start_server(impl, port)
         try:

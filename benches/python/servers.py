@@ -1,10 +1,16 @@
-"""Echo servers of the peers for benches/python/bench.py (our own code, on each library's
-public API; default asyncio event loop):
+"""Echo servers for benches/python/bench.py and asyncio_bench.py (our own code, on each
+library's public API; the default asyncio event loop, or uvloop when LOOP is `uvloop`):
 
-    python servers.py websockets PORT      # websockets 17.4 asyncio server, compression off
-    python servers.py websockets-deflate PORT  # the same with permessage-deflate (DEFLATE_KW)
-    python servers.py picows PORT          # picows 2.3.1 server, frames echoed as they come
-    python servers.py wsmachine-lean PORT  # the wsmachine wheel, a minimal asyncio.Protocol
+    python servers.py websockets PORT [LOOP]      # websockets 17.4 asyncio server, compression off
+    python servers.py websockets-deflate PORT     # the same with permessage-deflate (DEFLATE_KW)
+    python servers.py picows PORT [LOOP]          # picows 2.3.1 server, frames echoed as they come
+    python servers.py wsmachine-lean PORT [LOOP]  # the wsmachine wheel, a minimal asyncio.Protocol
+    python servers.py wsmachine-asyncio PORT [LOOP]  # wsmachine.asyncio.serve, compression off
+    python servers.py aiohttp PORT [LOOP]         # aiohttp 3.14 web.WebSocketResponse, compress off
+
+Keepalive is off in every server (websockets and wsmachine.asyncio: ping_interval=None;
+aiohttp's heartbeat and picows's auto-ping are off by default), compression too, and every
+size limit admits 100 KiB messages.
 
 (The wsmachine benchmarks also run examples/python/echo_server.py, the full example with
 backpressure and timers; `wsmachine-lean` shows what the same API costs with nothing else.)
@@ -123,11 +129,59 @@ async def wsmachine_lean_server(port: int) -> None:
         await server.serve_forever()
 
 
+async def wsmachine_asyncio_server(port: int) -> None:
+    from wsmachine.asyncio import serve
+
+    async def handler(ws: Any) -> None:
+        async for msg in ws:
+            await ws.send(msg)
+
+    async with serve(handler, "127.0.0.1", port, compression=None, ping_interval=None):
+        await asyncio.Future()
+
+
+async def aiohttp_server(port: int) -> None:
+    from aiohttp import WSMsgType, web
+
+    async def handler(request: Any) -> Any:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.Future()
+    finally:
+        await runner.cleanup()
+
+
+SERVERS = {"websockets": websockets_server, "websockets-deflate": websockets_deflate_server,
+           "picows": picows_server, "wsmachine-lean": wsmachine_lean_server,
+           "wsmachine-asyncio": wsmachine_asyncio_server, "aiohttp": aiohttp_server}
+
+
+def run(coro: Any, loop: str) -> None:
+    """asyncio.run on the default event loop, or on uvloop's."""
+    if loop == "uvloop":
+        import uvloop
+
+        uvloop.run(coro)
+    else:
+        asyncio.run(coro)
+
+
 def main() -> None:
     impl, port = sys.argv[1], int(sys.argv[2])
-    servers = {"websockets": websockets_server, "websockets-deflate": websockets_deflate_server,
-               "picows": picows_server, "wsmachine-lean": wsmachine_lean_server}
-    asyncio.run(servers[impl](port))
+    run(SERVERS[impl](port), sys.argv[3] if len(sys.argv) > 3 else "asyncio")
 
 
 if __name__ == "__main__":

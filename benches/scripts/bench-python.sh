@@ -2,10 +2,15 @@
 # benches/scripts/bench-python.sh — the Python benchmarks (benches/python/bench.py): the wsmachine
 # wheel against wsproto and websockets' sans-IO layer, the asyncio echo round trip against
 # websockets and picows servers, permessage-deflate throughput and wire size against websockets
-# (its table is printed), and memory per idle connection (10,000 connections) against
-# websockets. Part of `make bench`. Results: target/bench/py-{sansio,echo,deflate,memory}.json.
+# (its table is printed), memory per idle connection (10,000 connections) against websockets,
+# picows and aiohttp; and (benches/python/asyncio_bench.py) request-response with each
+# library's client against its own server: wsmachine.asyncio, picows, websockets, aiohttp, on
+# asyncio and uvloop. Part of `make bench`.
+# Results: target/bench/py-{sansio,echo,deflate,memory,rr}.json.
 #   BENCH_PY_SECONDS   time per sans-IO figure (default 0.3)
 #   BENCH_PY_CONNS     connections of the memory test (default 10000)
+#   BENCH_PY_RR_SECONDS / BENCH_PY_RR_ROUNDS   request-response: seconds counted per figure
+#                      (default 3, after 0.5 s of warm-up) and rounds (default 3, best counts)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -27,5 +32,8 @@ echo "bench-python: echo round trips" >&2
 timeout 600 "$PY" "$B" echo --seconds 0.5 --json target/bench/py-echo.json
 echo "bench-python: permessage-deflate against websockets" >&2
 timeout 900 "$PY" "$B" deflate --seconds 1.0 --json target/bench/py-deflate.json
+echo "bench-python: request-response, each library against itself (asyncio, uvloop)" >&2
+timeout 1200 "$PY" benches/python/asyncio_bench.py run --seconds "${BENCH_PY_RR_SECONDS:-3}" \
+  --rounds "${BENCH_PY_RR_ROUNDS:-3}" --json target/bench/py-rr.json
 echo "bench-python: memory per idle connection" >&2
 timeout 600 "$PY" "$B" memory --conns "${BENCH_PY_CONNS:-10000}" --json target/bench/py-memory.json

@@ -7,6 +7,8 @@
 #                                           (benches/ and benches/deflate, the permessage-deflate table)
 #   bash benches/scripts/bench.sh --rust    only the Rust benchmarks + report (no C, no Python)
 #   bash benches/scripts/bench.sh --report  only rewrite the docs from the last run's results
+#   bash benches/scripts/bench.sh --python  only the Python benchmarks; their tables, goal rows and
+#                                           a meta line replace those in docs/benchmarks.md
 #
 # Steps: wait until the machine is quiet (1-minute load <= BENCH_MAX_LOAD, default 1.2,
 # polled every 30 s for at most BENCH_WAIT_S, default 1200 s; then it measures anyway and says
@@ -27,7 +29,7 @@ if [[ $mode == --fast ]]; then
   exec bash "$HERE/bench-c.sh" --build
 fi
 
-if [[ $mode != --report ]]; then
+wait_quiet() {
   load1() { cut -d' ' -f1 /proc/loadavg; }
   max_load=${BENCH_MAX_LOAD:-1.2}
   wait_s=${BENCH_WAIT_S:-1200}
@@ -43,6 +45,23 @@ if [[ $mode != --report ]]; then
   done
   load_start=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "bench: load at start: $load_start" >&2
+}
+
+if [[ $mode == --python ]]; then
+  wait_quiet
+  bash "$HERE/bench-python.sh"
+  load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+  PY=$("$REPO/scripts/setup/python-venv.sh" | tail -n 1)
+  "$PY" "$HERE/report.py" --python-only --markdown docs/benchmarks.md --notes docs/benchmarks-notes.md \
+    --py-sansio target/bench/py-sansio.json --py-echo target/bench/py-echo.json \
+    --py-memory target/bench/py-memory.json --py-rr target/bench/py-rr.json \
+    --meta "Python figures=$(date -u +%Y-%m-%d), \`bench.sh --python\`, load $load_start at the start, $load_end at the end (the other figures are from the date above)"
+  echo "bench: wrote the Python parts of docs/benchmarks.md" >&2
+  exit 0
+fi
+
+if [[ $mode != --report ]]; then
+  wait_quiet
 
   # Rust: every bench target of the crate, fresh results only.
   rm -rf target/criterion
@@ -69,7 +88,8 @@ fi
 args=()
 if [[ $run_mode != --rust ]]; then
   args+=(--c target/bench/c.json --py-sansio target/bench/py-sansio.json
-         --py-echo target/bench/py-echo.json --py-memory target/bench/py-memory.json)
+         --py-echo target/bench/py-echo.json --py-memory target/bench/py-memory.json
+         --py-rr target/bench/py-rr.json)
 fi
 PY=$("$REPO/scripts/setup/python-venv.sh" | tail -n 1)
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip install -q -r "$HERE/requirements-bench.txt" >&2

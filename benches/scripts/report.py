@@ -238,7 +238,74 @@ PY_LIBS = ["wsmachine", "wsproto", "websockets"]
 PY_SIZES = [16, 125, 1024, 16 << 10, 64 << 10, 1 << 20]
 
 
-def python_tables(sansio_path, echo_path, memory_path):
+RR_LIBS = ["wsmachine.asyncio", "picows", "websockets", "aiohttp"]
+RR_LOOPS = ["asyncio", "uvloop"]
+RR_SIZES = [256, 8 << 10, 100 << 10]
+
+
+def rr_rows(rr):
+    """(loop, shape label, {lib: rate}) for each row of the request-response benchmark."""
+    meta = rr.get("meta", {})
+    conns = meta.get("many_conns", 100)
+    many = meta.get("many_size", 1024)
+    out = []
+    for loop in RR_LOOPS:
+        shapes = [(str(s), "%s, 1 connection" % human_size(s)) for s in RR_SIZES]
+        shapes.append(("c%d" % conns, "%s, %d connections" % (human_size(many), conns)))
+        for k, label in shapes:
+            vals = {lib: rr.get("%s/%s/%s" % (lib, loop, k)) for lib in RR_LIBS}
+            if None not in vals.values():
+                out.append((loop, label, vals))
+    return out
+
+
+def rr_table(rr):
+    meta = rr.get("meta", {})
+    v = meta.get("versions", {})
+    lines = [
+        "### Request-response over loopback (round trips/s; each library's client against its own server)",
+        "",
+        "The shape of tarasko/websocket-benchmark: one client sends a binary message, waits for "
+        "its echo, sends the next; %.1f s counted after %.1f s of warm-up, best of %d interleaved "
+        "rounds; server and client in their own processes%s. The 100-connection rows: 100 such "
+        "clients at once in one process, total messages/s. Compression and keepalive off "
+        "everywhere (benches/python/asyncio_bench.py). Versions: %s."
+        % (
+            meta.get("seconds", 0),
+            meta.get("warmup", 0),
+            meta.get("rounds", 0),
+            " (server pinned to CPU 0, client to CPU 1)" if meta.get("pinned") else "",
+            ", ".join("%s %s" % kv for kv in sorted(v.items())),
+        ),
+        "",
+        "| loop | shape | " + " | ".join(RR_LIBS) + " | x picows | x websockets |",
+        "|---|---|" + "---:|" * (len(RR_LIBS) + 2),
+    ]
+    for loop, label, vals in rr_rows(rr):
+        w = vals["wsmachine.asyncio"]
+        lines.append(
+            "| %s | %s | %s | %s | %s |"
+            % (
+                loop,
+                label,
+                " | ".join(fmt_msgs(vals[lib]) for lib in RR_LIBS),
+                fmt_ratio(w / vals["picows"]),
+                fmt_ratio(w / vals["websockets"]),
+            )
+        )
+    return lines
+
+
+MEM_IMPLS = [
+    ("wsmachine-asyncio", "wsmachine.asyncio (`serve`)"),
+    ("wsmachine", "wsmachine (examples/python/echo_server.py)"),
+    ("websockets", "websockets"),
+    ("picows", "picows"),
+    ("aiohttp", "aiohttp"),
+]
+
+
+def python_tables(sansio_path, echo_path, memory_path, rr_path=None):
     out = []
     sansio = _json(sansio_path)
     if sansio:
@@ -293,23 +360,29 @@ def python_tables(sansio_path, echo_path, memory_path):
                 )
             )
         out.append("")
+    rr = _json(rr_path)
+    if rr:
+        out += rr_table(rr) + [""]
     mem = _json(memory_path)
     if mem:
         out += [
             "### Memory per idle connection (asyncio server holding %s connections on loopback)" % "{:,}".format(int(mem.get("conns", 10000))),
             "",
-            "| server | RSS before | RSS with the connections | per connection |",
-            "|---|---:|---:|---:|",
+            "| server | RSS before | RSS with the connections | per connection | x websockets |",
+            "|---|---:|---:|---:|---:|",
         ]
-        for impl in ["wsmachine", "websockets"]:
+        ref = mem.get("websockets/bytes_per_conn")
+        for impl, name in MEM_IMPLS:
             if "%s/bytes_per_conn" % impl in mem:
+                per = mem["%s/bytes_per_conn" % impl]
                 out.append(
-                    "| %s | %s KiB | %s KiB | %s |"
+                    "| %s | %s KiB | %s KiB | %s | %s |"
                     % (
-                        impl,
+                        name,
                         "{:,}".format(int(mem["%s/rss_before_kib" % impl])),
                         "{:,}".format(int(mem["%s/rss_after_kib" % impl])),
-                        "%.1f KiB" % (mem["%s/bytes_per_conn" % impl] / 1024),
+                        "%.1f KiB" % (per / 1024),
+                        fmt_ratio(per / ref) if ref else "-",
                     )
                 )
         out.append("")
@@ -349,7 +422,7 @@ def c_table(path, data):
     return "\n".join(lines)
 
 
-def goals(table, data, c_path, sansio_path, echo_path):
+def goals(table, data, c_path, sansio_path, echo_path, rr_path=None, memory_path=None):
     """The brief's goals, each with the figures that decide it (all from this run)."""
     by = {(r["group"], r["size"]): r for r in table}
     big = [str(n) for n in (1024, 16 << 10, 64 << 10, 1 << 20)]
@@ -420,6 +493,27 @@ def goals(table, data, c_path, sansio_path, echo_path):
                     "yes" if ahead >= 1.05 else ("level (within 5 %: noise)" if ahead >= 0.95 else "no"),
                 )
             )
+    rr = _json(rr_path)
+    if rr:
+        rows = rr_rows(rr)
+        for peer, need, label in (("picows", 1.0, "ahead of picows"), ("websockets", 2.5, ">= 2.5x websockets")):
+            xs = [(vals["wsmachine.asyncio"] / vals[peer], loop, shape) for loop, shape, vals in rows]
+            ok = [x for x in xs if x[0] >= need]
+            out.append(
+                "| Python: request-response, wsmachine.asyncio %s (every row) | %d of %d rows; %s | %s |"
+                % (
+                    label,
+                    len(ok),
+                    len(xs),
+                    "; ".join("%s %s %.2fx" % (loop, shape, x) for x, loop, shape in xs),
+                    "yes" if len(ok) == len(xs) else ("partly" if ok else "no"),
+                )
+            )
+    mem = _json(memory_path)
+    if mem and "wsmachine-asyncio/bytes_per_conn" in mem:
+        cells = ["%s %.1f KiB" % (name.split(" ")[0], mem["%s/bytes_per_conn" % impl] / 1024)
+                 for impl, name in MEM_IMPLS if "%s/bytes_per_conn" % impl in mem]
+        out.append("| Python: memory per idle connection (report) | %s | - |" % ", ".join(cells))
     c = _json(c_path)
     if c:
         ovs = []
@@ -487,6 +581,65 @@ def deflate_table(data, wire_path):
     return "\n".join(lines) if any_row else ""
 
 
+def python_only(args):
+    """`bench.sh --python`: the Python figures of this run in the docs of the last full run."""
+    with open(args.markdown) as f:
+        lines = f.read().rstrip("\n").split("\n")
+    # The meta lines: replaced by key, new keys after the last one.
+    for m in args.meta:
+        k, _, v = m.partition("=")
+        line = "- **%s**: %s" % (k, v)
+        at = [i for i, l in enumerate(lines) if l.startswith("- **%s**:" % k)]
+        if at:
+            lines[at[0]] = line
+        else:
+            last = max(i for i, l in enumerate(lines) if l.startswith("- **"))
+            lines.insert(last + 1, line)
+    # The Python goal rows, where the old ones were (else before the C row, else at the end).
+    # A goal row or a subsection whose JSON is missing keeps its old text.
+    new_rows = goals([], {}, None, args.py_sansio, args.py_echo, args.py_rr, args.py_memory).split("\n")[2:]
+    start = lines.index("## Goals")
+    end = next(i for i in range(start + 3, len(lines)) if not lines[i].startswith("|"))
+    rows = lines[start + 2 : end]
+    name = lambda r: r.split("|")[1]  # noqa: E731
+    fresh = {name(r): r for r in new_rows}
+    rows = [fresh.pop(name(r), r) for r in rows]
+    at = next((i for i, r in enumerate(rows) if r.startswith("| C:")), len(rows))
+    rows[at:at] = list(fresh.values())
+    lines[start + 2 : end] = rows
+
+    def section(title):
+        i = lines.index(title)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        return i, j
+
+    i, j = section("## Python")
+
+    def subsections(text_lines):
+        out, cur = [], None
+        for l in text_lines:
+            if l.startswith("### "):
+                cur = [l]
+                out.append(cur)
+            elif cur is not None:
+                cur.append(l)
+        return [(sec[0].split("(")[0].strip(), "\n".join(sec).rstrip()) for sec in out]
+
+    old_secs = subsections(lines[i + 1 : j])
+    new_secs = dict(subsections(python_tables(args.py_sansio, args.py_echo, args.py_memory, args.py_rr).split("\n")))
+    merged = [new_secs.pop(k, v) for k, v in old_secs]
+    mem_at = next((n for n, (k, _) in enumerate(old_secs) if k.startswith("### Memory")), len(merged))
+    merged[mem_at:mem_at] = list(new_secs.values())
+    lines[i:j] = ["## Python", ""] + "\n\n".join(merged).split("\n") + [""]
+    if args.notes and os.path.isfile(args.notes):
+        with open(args.notes) as f:
+            notes = f.read().rstrip().split("\n")
+        i = lines.index(notes[0])
+        lines[i:] = notes
+    with open(args.markdown, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--criterion", default="target/criterion")
@@ -495,11 +648,18 @@ def main():
     ap.add_argument("--py-sansio", help="JSON of benches/python/bench.py sansio")
     ap.add_argument("--py-echo", help="JSON of benches/python/bench.py echo")
     ap.add_argument("--py-memory", help="JSON of benches/python/bench.py memory")
+    ap.add_argument("--py-rr", help="JSON of benches/python/asyncio_bench.py run")
     ap.add_argument("--c", help="JSON of benches/c/bench.c")
     ap.add_argument("--notes", help="markdown file appended after the tables")
     ap.add_argument("--deflate-wire", help="JSON of bytes on the wire per message (benches/deflate)")
     ap.add_argument("--meta", action="append", default=[])
+    ap.add_argument("--python-only", action="store_true",
+                    help="rewrite only the Python parts of an existing --markdown file (its "
+                    "Python goal rows, the Python section and the notes) and its --meta lines")
     args = ap.parse_args()
+    if args.python_only:
+        python_only(args)
+        return
     data = load(args.criterion)
     table = rows(data)
     dfl = deflate_table(data, args.deflate_wire)
@@ -518,7 +678,7 @@ def main():
         for m in args.meta:
             k, _, v = m.partition("=")
             parts.append("- **%s**: %s" % (k, v))
-        parts += ["", "## Goals", "", goals(table, data, args.c, args.py_sansio, args.py_echo), ""]
+        parts += ["", "## Goals", "", goals(table, data, args.c, args.py_sansio, args.py_echo, args.py_rr, args.py_memory), ""]
         parts += ["## Rust core", "", md, "", "### Peers (messages/s through the in-memory socket)", "", peers_table(table), ""]
         if args.png:
             parts += ["![chart](%s)" % os.path.basename(args.png), ""]
@@ -533,7 +693,7 @@ def main():
                 dfl,
                 "",
             ]
-        py = python_tables(args.py_sansio, args.py_echo, args.py_memory)
+        py = python_tables(args.py_sansio, args.py_echo, args.py_memory, args.py_rr)
         if py:
             parts += ["## Python", "", py, ""]
         if args.c and os.path.isfile(args.c):

@@ -1591,6 +1591,15 @@ impl WSConnection {
         self.conn.should_close_transport()
     }
 
+    /// Whether received input may still produce events: bytes not parsed yet (what
+    /// ``receive_messages`` with ``max_messages`` left behind the last message), events not
+    /// handed out yet, or an end of file not acted on. When false, ``receive_messages(b"")``
+    /// and ``events()`` produce nothing until more input, a timeout or an end of file.
+    #[getter]
+    fn input_pending(&self) -> bool {
+        !self.pending.is_empty() || self.start < self.inbuf.len() || (self.eof && !self.eof_done)
+    }
+
     /// Whether the application has authenticated the connection (see ``auth_timeout``).
     #[getter]
     fn authenticated(&self) -> bool {

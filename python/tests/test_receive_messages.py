@@ -43,6 +43,29 @@ def test_max_messages_leaves_the_rest_unparsed() -> None:
     assert server.receive_messages(b"") == ["3", "4"]
 
 
+def test_input_pending_says_whether_parsing_again_can_yield() -> None:
+    client, server = pair()
+    assert not server.input_pending
+    data = b"".join(client.send(TextMessage(str(i))) for i in range(3))
+    assert server.receive_messages(data, 1) == ["0"]
+    assert server.input_pending
+    assert server.receive_messages(b"", 2) == ["1", "2"]
+    assert not server.input_pending
+    assert server.receive_messages(b"") == []
+    # Half a frame: pending (it may complete), and nothing comes out of it yet.
+    whole = client.send(BytesMessage(b"x" * 300))
+    assert server.receive_messages(whole[:5]) == []
+    assert server.input_pending
+    assert server.receive_messages(whole[5:]) == [b"x" * 300]
+    assert not server.input_pending
+    # An end of file is pending until parsed.
+    server.receive_data(None)
+    assert server.input_pending
+    (closed,) = server.receive_messages(b"")
+    assert isinstance(closed, CloseConnection) and closed.code == 1006
+    assert not server.input_pending
+
+
 def test_a_message_before_a_violation_is_handed_out_first() -> None:
     """With max_messages=1 the frame after a message is judged only on the next call, so
     the application can still answer the message."""

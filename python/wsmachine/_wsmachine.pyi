@@ -314,6 +314,12 @@ class WSConnection:
     def should_close_transport(self) -> bool:
         """Whether to close the transport now, after writing ``data_to_send()``."""
     @property
+    def input_pending(self) -> bool:
+        """Whether received input may still produce events: bytes not parsed yet (left by
+        ``receive_messages`` with ``max_messages``), events not handed out, or an end of file
+        not acted on. When false, ``receive_messages(b"")`` returns nothing until more input,
+        a timeout or an end of file."""
+    @property
     def authenticated(self) -> bool:
         """Whether the connection counts as authenticated (see ``auth_timeout``)."""
     def set_authenticated(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from typing import Any, AsyncIterator, Generator, Optional, Sequence, cast
+from typing import Any, AsyncIterator, Generator, Optional, Sequence, Union, cast
 from urllib.parse import urlsplit
 
 from .._types import ConnectionState, ConnectionType, RemoteProtocolError
@@ -19,7 +19,7 @@ from .._wsmachine import (
     __version__,
 )
 from ..wsproto.extensions import PerMessageDeflate
-from .connection import Connection, engine_clock, engine_options
+from .connection import BufferedReads, Connection, buffered_reads, engine_clock, engine_options
 from .exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from .http import Headers, HeadersLike, Request, Response, _pairs
 
@@ -37,7 +37,7 @@ class ClientConnection(Connection):
         self._reject_headers: list[tuple[bytes, bytes]] = []
         self._reject_body = bytearray()
 
-    def data_received(self, data: bytes) -> None:
+    def _handshake_received(self, data: Union[bytes, memoryview]) -> None:
         try:
             self._process(data, self._limit)
             if self._ws.state is ConnectionState.REJECTING:
@@ -81,6 +81,10 @@ class ClientConnection(Connection):
         if self._reject_status:
             self._rejected()
         self._fail_handshake(InvalidHandshake("connection closed during the opening handshake"))
+
+
+class _BufferedClientConnection(BufferedReads, ClientConnection):
+    """A :class:`ClientConnection` on asyncio's own loops (reads into a shared buffer)."""
 
 
 class connect:
@@ -177,9 +181,10 @@ class connect:
         if self._secure and self._server_hostname is not None:
             extra["server_hostname"] = self._server_hostname
         made: list[ClientConnection] = []
+        cls = _BufferedClientConnection if buffered_reads(loop) else ClientConnection
 
         def factory() -> ClientConnection:
-            c = ClientConnection(ws, self._max_queue, self._write_limit, self._close_timeout)
+            c = cls(ws, self._max_queue, self._write_limit, self._close_timeout)
             made.append(c)
             return c
 

@@ -29,6 +29,7 @@ import asyncio
 import collections
 import logging
 import os
+import threading
 import time
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterable, Optional, Tuple, Union, cast
 
@@ -70,6 +71,21 @@ def _engine_size(max_size: Optional[int]) -> int:
     return _NO_LIMIT if max_size is None else max_size
 
 
+# The read buffer of asyncio's own event loops (see BufferedReads): one per thread (so per
+# event loop), shared by its connections. The transport reads into it and the engine copies
+# what was read at once, so no connection holds it between reads, and an idle connection
+# costs no buffer.
+_READ_SIZE = 256 * 1024
+_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    buf: Optional[memoryview] = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = memoryview(bytearray(_READ_SIZE))
+    return buf
+
+
 class Connection(asyncio.Protocol):
     """A WebSocket connection: a server's (:class:`ServerConnection`) or a client's
     (:class:`ClientConnection`). Not made by the application: ``serve`` and ``connect``
@@ -92,6 +108,7 @@ class Connection(asyncio.Protocol):
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._ws = ws
+        self._rbuf = _read_buffer()
         self._transport: Optional[asyncio.Transport] = None
         self._max_queue = max_queue
         self._low_queue = 0 if max_queue is None else max_queue // 4
@@ -105,6 +122,7 @@ class Connection(asyncio.Protocol):
         # and whether the engine may hold input not parsed yet.
         self._limit: Optional[int] = 0
         self._unparsed = False
+        self._opened = False
         self._resume_scheduled = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -333,8 +351,11 @@ class Connection(asyncio.Protocol):
         self._transport.set_write_buffer_limits(high=self._write_limit)
         self._after_io()
 
-    def data_received(self, data: bytes) -> None:
-        self._process(data, self._limit)
+    def data_received(self, data: Union[bytes, memoryview]) -> None:
+        if self._opened:
+            self._process(data, self._limit, True)
+        else:
+            self._handshake_received(data)
 
     def eof_received(self) -> Optional[bool]:
         if not self._lost and self._ws.state is not _CLOSED:
@@ -382,9 +403,19 @@ class Connection(asyncio.Protocol):
     def _on_handshake_event(self, event: Event) -> None:
         """Hook for subclasses: a handshake event (Request, AcceptConnection, ...)."""
 
-    def _process(self, data: Optional[bytes] = b"", limit: Optional[int] = 1) -> None:
+    def _handshake_received(self, data: Union[bytes, memoryview]) -> None:
+        """Hook for subclasses: input before the application took over (the handshake)."""
+        self._process(data, self._limit)
+
+    def _process(
+        self, data: Union[bytes, memoryview, None] = b"", limit: Optional[int] = 1, read: bool = False
+    ) -> None:
         """Feeds ``data`` to the engine (``None``: end of file; ``b""``: nothing), acts on the
         events it produced, and writes what the engine produced.
+
+        ``read``: ``data`` came from the transport of an open connection. When it produced
+        data messages only (or nothing), the engine has produced nothing to write, and no
+        deadline moved earlier, so ``_after_io`` is skipped: the per-message fast path.
 
         At most ``limit`` data messages are parsed (``None``: all). The rest of the input
         waits in the engine until ``recv`` asks for the next message, or until the next
@@ -395,6 +426,7 @@ class Connection(asyncio.Protocol):
         """
         ws = self._ws
         n = 0
+        other = not read
         event: Any  # str, bytes or a native event class, told apart by exact type
         for event in ws.receive_messages(data, limit):
             cls = type(event)
@@ -419,20 +451,25 @@ class Connection(asyncio.Protocol):
             elif cls is Ping:
                 # The engine answered it (auto_pong): write that pong before what follows.
                 self._write(ws.data_to_send())
+                other = True
             elif cls is Pong:
                 self._on_pong(event.payload)
+                other = True
             elif cls is CloseConnection:
                 self._on_close(event)
+                other = True
             else:
                 self._on_handshake_event(event)
-        if limit is not None and n >= limit:
+                other = True
+        if limit is not None and n >= limit and ws.input_pending:
             self._unparsed = True
             if limit and not self._resume_scheduled:
                 self._resume_scheduled = True
                 self._loop.call_soon(self._resume_parsing)
         else:
             self._unparsed = False
-        self._after_io()
+        if other:
+            self._after_io()
 
     def _resume_parsing(self) -> None:
         """Parses input left in the engine when the application did not ask for it within a
@@ -456,6 +493,7 @@ class Connection(asyncio.Protocol):
     def _start(self) -> None:
         """The application takes over: messages are parsed from now on."""
         self._limit = 1
+        self._opened = True
         self._unparsed = True
         self._after_io()  # the deadlines of the open connection (keepalive, auth)
         if not self._resume_scheduled:
@@ -562,6 +600,26 @@ class Connection(asyncio.Protocol):
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+
+class BufferedReads(asyncio.BufferedProtocol):
+    """Mixin for a :class:`Connection` on asyncio's own event loops: the transport reads into
+    the per-thread buffer (``get_buffer`` / ``buffer_updated``). Their ``data_received``
+    path allocates a 256 KiB ``bytes`` for every read, which costs more than the rest of a
+    small message's round trip; uvloop's does not (and is faster than this), so connections
+    on other loops use ``data_received``."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._rbuf  # type: ignore[attr-defined,no-any-return]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._rbuf[:nbytes])  # type: ignore[attr-defined]
+
+
+def buffered_reads(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether connections on ``loop`` read through :class:`BufferedReads`: asyncio's own
+    loops."""
+    return isinstance(loop, asyncio.BaseEventLoop)
 
 
 def engine_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:

@@ -19,7 +19,7 @@ from .._wsmachine import (
     __version__,
 )
 from ..wsproto.extensions import PerMessageDeflate
-from .connection import Connection, engine_clock, engine_options
+from .connection import BufferedReads, Connection, buffered_reads, engine_clock, engine_options
 from .http import Headers, HeadersLike, Request, Response, _pairs
 
 __all__ = ["Server", "ServerConnection", "serve"]
@@ -71,7 +71,7 @@ class ServerConnection(Connection):
 
     # -- handshake -------------------------------------------------------------------------
 
-    def data_received(self, data: bytes) -> None:
+    def _handshake_received(self, data: Union[bytes, memoryview]) -> None:
         try:
             self._process(data, self._limit)
         except RemoteProtocolError as e:
@@ -157,6 +157,10 @@ class ServerConnection(Connection):
 
     def _connection_ended(self) -> None:
         self.server.connections.discard(self)
+
+
+class _BufferedServerConnection(BufferedReads, ServerConnection):
+    """A :class:`ServerConnection` on asyncio's own loops (reads into a shared buffer)."""
 
 
 class Server:
@@ -315,8 +319,9 @@ class serve:
     async def _create(self) -> Server:
         loop = asyncio.get_running_loop()
         server = self._server
+        cls = _BufferedServerConnection if buffered_reads(loop) else ServerConnection
         server._server = await loop.create_server(
-            lambda: ServerConnection(server), self._host, self._port, ssl=self._ssl, **self._kwargs
+            lambda: cls(server), self._host, self._port, ssl=self._ssl, **self._kwargs
         )
         return server
 
