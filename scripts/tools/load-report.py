@@ -112,7 +112,7 @@ def docs(rows, d):
               "| channel policy | slow / all | message size × rate | published | fast p50 | fast p99 | hub RSS before → max | drops | closes (1013) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in by("slow"):
-            pol = "drop-oldest" if "ticker" in json.dumps(r) else "close"
+            pol = "drop-oldest" if r.get("channel", "").startswith("ticker.") else "close"
             L.append(f"| {pol} | {r['slow']} / {fmt(r['subscribers'])} | {r['size']} B × {r['rate']}/s | {fmt(r['published'])} | {fmt(r['fast_p50_ms'])} ms | {fmt(r['fast_p99_ms'])} ms | {fmt(r['rss_before_kib'])} → {fmt(r['rss_max_kib'])} KiB | {fmt(r.get('backpressure_drops'))} | {fmt(r.get('backpressure_closes'))} |")
         L.append("")
     for r in by("exhaust"):

@@ -524,7 +524,7 @@ async fn slow(host: &str, cookie: &str) {
     lat.sort_unstable();
     drop(slow_conns);
     report(json!({
-        "scenario": "slow", "subscribers": subs, "slow": n_slow, "size": size, "rate": rate,
+        "scenario": "slow", "channel": channel, "subscribers": subs, "slow": n_slow, "size": size, "rate": rate,
         "secs": secs, "published": acked.len(), "fast_deliveries": lat.len(),
         "fast_p50_ms": pct(&lat, 0.5) as f64 / 1e3, "fast_p99_ms": pct(&lat, 0.99) as f64 / 1e3,
         "rss_before_kib": before, "rss_max_kib": max_rss,
