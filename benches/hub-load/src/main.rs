@@ -506,7 +506,14 @@ async fn slow(host: &str, cookie: &str) {
         }));
     }
     let before = pid.as_deref().and_then(rss_kib);
-    let pubh = publisher(host.into(), cookie.into(), channel, rate, size, stop_rx);
+    let pubh = publisher(
+        host.into(),
+        cookie.into(),
+        channel.clone(),
+        rate,
+        size,
+        stop_rx,
+    );
     let mut max_rss = before.unwrap_or(0);
     let t0 = Instant::now();
     while t0.elapsed().as_secs_f64() < secs {
