@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NOSTD_TARGETS := thumbv6m-none-eabi riscv32imc-unknown-none-elf
 
-.PHONY: demo demo-echo hub load test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke miri bench bench-build bench-e2e
+.PHONY: demo demo-echo hub load test setup setup-embedded lint test-rust nostd nopanic firmware footprint doc header header-check c install interop python wheel conformance conformance-full fuzz fuzz-smoke fuzz-long miri bench bench-build bench-e2e
 
 demo: setup
 	bash scripts/tools/demo.sh
@@ -121,6 +121,11 @@ fuzz:
 
 fuzz-smoke:
 	bash scripts/test/fuzz.sh --smoke
+
+# Long fuzzing: each target until 10^8 executions or 1 hour (about 9 hours in all on 2 cores),
+# then the corpus is minimised into fuzz/corpus/ (committed). FUZZ_TARGETS="a b" for some.
+fuzz-long:
+	bash scripts/test/fuzz.sh --long
 
 # Benchmarks against the peers and the floor; writes docs/benchmarks.md and .png.
 bench:
